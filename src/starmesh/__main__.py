@@ -1,0 +1,3 @@
+from starmesh.cli.app import main
+
+main()

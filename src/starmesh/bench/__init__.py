@@ -1,0 +1,1 @@
+"""``starmesh bench``: reproducible measurements, each beside a baseline from the same run."""

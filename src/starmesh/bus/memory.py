@@ -1,0 +1,358 @@
+"""The embedded transport: every engine in one process, no server.
+
+Each endpoint owns a :class:`PriorityInbox` and one consumer task that hands messages to the
+endpoint's callback, most urgent first. Publishing routes by pattern (cached per topic) to
+each subscribing engine type and, within a type, round-robin to an instance whose patterns
+match; a broadcast topic goes to every matching instance. Publishers wait while a lane is
+full, up to ``publish_timeout``, except on conflated (latest-wins) topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+
+from starmesh.bus.inbox import InboxEntry, PriorityInbox
+from starmesh.bus.transport import (
+    DeadLetter,
+    DeliveryHandler,
+    TransportHealth,
+    address_of,
+    validate_instance,
+)
+from starmesh.core.clock import now_ns
+from starmesh.core.codec import MessageCodec
+from starmesh.core.enums import EngineType
+from starmesh.core.errors import ConfigurationError, MessageBusError
+from starmesh.core.message import Message
+from starmesh.core.topics import TopicMatcher, validate_pattern
+
+__all__ = ["MemoryEndpoint", "MemoryTransport"]
+
+logger = logging.getLogger(__name__)
+
+_PLAN_CACHE_SIZE = 65_536
+_YIELD_EVERY = 256
+"""A consumer yields to the event loop after this many messages handled without waiting."""
+
+
+class _EngineGroup:
+    """The instances of one engine type, each under the patterns it subscribed."""
+
+    __slots__ = ("engine", "instances", "next_pick")
+
+    def __init__(self, engine: EngineType) -> None:
+        self.engine = engine
+        self.instances: TopicMatcher[MemoryEndpoint] = TopicMatcher()
+        self.next_pick = 0
+
+
+_Delivery = tuple[tuple["MemoryEndpoint", ...], "_EngineGroup | None"]
+"""Endpoints of one engine type for a topic, and the group to rotate by (None: deliver to all)."""
+
+
+class MemoryEndpoint:
+    def __init__(
+        self,
+        transport: MemoryTransport,
+        engine: EngineType,
+        instance: str,
+        deliver: DeliveryHandler,
+        inbox: PriorityInbox,
+    ) -> None:
+        self.engine = engine
+        self.instance = instance
+        self._address = address_of(engine, instance)
+        self._transport = transport
+        self._deliver = deliver
+        self.inbox = inbox
+        self.patterns: list[str] = []
+        self.delivered = 0
+        self.failed = 0
+        self._closing = False
+        self._task = asyncio.create_task(self._consume(), name=f"starmesh-memory:{self._address}")
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    async def subscribe(self, pattern: str) -> None:
+        validate_pattern(pattern)
+        if self._closing:
+            raise MessageBusError(f"endpoint {self._address} is closed")
+        if pattern not in self.patterns:
+            self.patterns.append(pattern)
+            self._transport._add_route(self, pattern)
+
+    async def unsubscribe(self, pattern: str) -> None:
+        if pattern in self.patterns:
+            self.patterns.remove(pattern)
+            self._transport._remove_route(self, pattern)
+
+    async def close(self) -> None:
+        if not self._closing:
+            for pattern in list(self.patterns):
+                await self.unsubscribe(pattern)
+            self._closing = True
+            self.inbox.wake()
+        await asyncio.shield(self._task)
+        self._transport._forget_endpoint(self)
+
+    async def _consume(self) -> None:
+        inbox = self.inbox
+        deliver = self._deliver
+        since_yield = 0
+        while True:
+            entry = inbox.get_nowait()
+            if entry is None:
+                if self._closing:
+                    return
+                since_yield = 0
+                await inbox.wait()
+                continue
+            try:
+                pending = deliver(entry.message)
+                if pending is not None:
+                    await pending
+            except Exception as exc:
+                self.failed += 1
+                self._transport._delivery_failed(self, entry, exc)
+            else:
+                self.delivered += 1
+            since_yield += 1
+            if since_yield >= _YIELD_EVERY:
+                # Handlers that never await would otherwise starve publishers and other engines.
+                since_yield = 0
+                await asyncio.sleep(0)
+
+
+class MemoryTransport:
+    """In-process bus. One per event loop is shared by every embedded client (see ``embedded``)."""
+
+    def __init__(
+        self,
+        name: str = "memory",
+        *,
+        lane_capacity: int = 10_000,
+        publish_timeout: float = 5.0,
+        max_deliveries: int = 3,
+        dead_letter_capacity: int = 10_000,
+        broadcast_patterns: Sequence[str] = (),
+        conflated_patterns: Sequence[str] = (),
+        codec: MessageCodec | None = None,
+    ) -> None:
+        if lane_capacity <= 0 or publish_timeout <= 0 or max_deliveries <= 0:
+            raise ConfigurationError(
+                "lane_capacity, publish_timeout and max_deliveries must be positive"
+            )
+        self._name = name
+        # Encoding every message, though nothing leaves the process, makes the embedded bus
+        # reject exactly what Redis would (unserialisable or oversized payloads).
+        self._codec = codec
+        self._lane_capacity = lane_capacity
+        self._publish_timeout = publish_timeout
+        self._max_deliveries = max_deliveries
+        self._dead_letter_capacity = dead_letter_capacity
+        self._broadcast = _pattern_set(broadcast_patterns)
+        self._conflated = _pattern_set(conflated_patterns)
+        self._routes: TopicMatcher[_EngineGroup] = TopicMatcher()
+        self._plans: dict[str, tuple[_Delivery, ...]] = {}
+        """Per topic, where its messages go; dropped on every subscription change."""
+        self._groups: dict[EngineType, _EngineGroup] = {}
+        self._endpoints: dict[str, MemoryEndpoint] = {}
+        self._dead: dict[EngineType, deque[DeadLetter]] = {}
+        self._running = False
+        self._published = 0
+        self._unrouted = 0
+        self._redelivered = 0
+        self._dead_lettered = 0
+        self._undeliverable = 0
+        self._retired_delivered = 0
+        self._retired_failed = 0
+        self._retired_dropped = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def start(self) -> None:
+        self._running = True
+
+    async def stop(self) -> None:
+        self._running = False
+        await asyncio.gather(*(endpoint.close() for endpoint in list(self._endpoints.values())))
+
+    async def open_endpoint(
+        self, engine: EngineType, instance: str, deliver: DeliveryHandler
+    ) -> MemoryEndpoint:
+        if not self._running:
+            raise MessageBusError(f"transport {self._name!r} is not running")
+        address = address_of(engine, validate_instance(instance))
+        if address in self._endpoints:
+            raise MessageBusError(
+                f"instance {address} is already attached to {self._name!r}; "
+                "give each client its own instance name"
+            )
+        conflated = self._conflated
+        inbox = PriorityInbox(
+            self._lane_capacity,
+            conflate=(lambda topic: bool(conflated.match(topic))) if conflated else None,
+        )
+        endpoint = MemoryEndpoint(self, engine, instance, deliver, inbox)
+        self._endpoints[address] = endpoint
+        return endpoint
+
+    async def publish(self, message: Message) -> int:
+        if not self._running:
+            raise MessageBusError(f"transport {self._name!r} is not running")
+        if self._codec is not None:
+            self._codec.validate(message)
+        self._published += 1
+        plan = self._plans.get(message.topic)
+        if plan is None:
+            plan = self._plan(message.topic)
+        if not plan:
+            self._unrouted += 1
+            return 0
+        for endpoints, rotation in plan:
+            if rotation is None:
+                for endpoint in endpoints:
+                    entry = InboxEntry(message)
+                    if not endpoint.inbox.put_nowait(entry):
+                        await self._put_waiting(endpoint, entry)
+            else:
+                await self._enqueue_shared(rotation, endpoints, message)
+        return len(plan)
+
+    async def send(self, address: str, message: Message) -> bool:
+        if self._codec is not None:
+            self._codec.validate(message)
+        endpoint = self._endpoints.get(address)
+        if endpoint is None:
+            self._undeliverable += 1
+            return False
+        await self._enqueue(endpoint, InboxEntry(message))
+        return True
+
+    async def dead_letters(self, engine: EngineType, limit: int = 100) -> list[DeadLetter]:
+        letters = self._dead.get(engine, ())
+        return list(reversed(letters))[:limit]
+
+    def health(self) -> TransportHealth:
+        detail = f"{len(self._endpoints)} endpoints" if self._running else "stopped"
+        return TransportHealth(transport=self._name, healthy=self._running, detail=detail)
+
+    def stats(self) -> dict[str, int]:
+        endpoints = self._endpoints.values()
+        return {
+            "published": self._published,
+            "unrouted": self._unrouted,
+            "delivered": self._retired_delivered + sum(e.delivered for e in endpoints),
+            "handler_failures": self._retired_failed + sum(e.failed for e in endpoints),
+            "redelivered": self._redelivered,
+            "dead_lettered": self._dead_lettered,
+            "dropped": self._retired_dropped + sum(e.inbox.dropped for e in endpoints),
+            "undeliverable": self._undeliverable,
+            "queued": sum(len(e.inbox) for e in endpoints),
+            "endpoints": len(self._endpoints),
+        }
+
+    # --- internals used by endpoints ---------------------------------------------------------
+
+    def _plan(self, topic: str) -> tuple[_Delivery, ...]:
+        broadcast = bool(self._broadcast.match(topic))
+        plan = []
+        for group in self._routes.match(topic):
+            instances = group.instances.match(topic)
+            shared = not broadcast and len(instances) > 1
+            plan.append((instances, group if shared else None))
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            del self._plans[next(iter(self._plans))]
+        result = self._plans[topic] = tuple(plan)
+        return result
+
+    async def _enqueue_shared(
+        self, group: _EngineGroup, instances: tuple[MemoryEndpoint, ...], message: Message
+    ) -> None:
+        entry = InboxEntry(message)
+        count = len(instances)
+        first = group.next_pick
+        group.next_pick = first + 1
+        # Round robin, skipping instances whose lane is full; wait on our turn's if all are.
+        for step in range(count):
+            if instances[(first + step) % count].inbox.put_nowait(entry):
+                return
+        await self._put_waiting(instances[first % count], entry)
+
+    async def _enqueue(self, endpoint: MemoryEndpoint, entry: InboxEntry) -> None:
+        if not endpoint.inbox.put_nowait(entry):
+            await self._put_waiting(endpoint, entry)
+
+    async def _put_waiting(self, endpoint: MemoryEndpoint, entry: InboxEntry) -> None:
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await endpoint.inbox.put(entry)
+        except TimeoutError:
+            lane = entry.message.priority.lane
+            raise MessageBusError(
+                f"{endpoint.address} has had its {lane} lane full "
+                f"({self._lane_capacity:,} messages) for {self._publish_timeout:g} s: it is not "
+                "keeping up. Make its handlers faster, run another instance, or raise "
+                "STARMESH_LANE_CAPACITY"
+            ) from None
+
+    def _add_route(self, endpoint: MemoryEndpoint, pattern: str) -> None:
+        group = self._groups.get(endpoint.engine)
+        if group is None:
+            group = self._groups[endpoint.engine] = _EngineGroup(endpoint.engine)
+        group.instances.add(pattern, endpoint)
+        self._routes.add(pattern, group)
+        self._plans.clear()
+
+    def _remove_route(self, endpoint: MemoryEndpoint, pattern: str) -> None:
+        group = self._groups[endpoint.engine]
+        group.instances.remove(pattern, endpoint)
+        if pattern not in group.instances.patterns():
+            self._routes.remove(pattern, group)
+        self._plans.clear()
+
+    def _forget_endpoint(self, endpoint: MemoryEndpoint) -> None:
+        if self._endpoints.get(endpoint.address) is endpoint:
+            del self._endpoints[endpoint.address]
+            self._retired_delivered += endpoint.delivered
+            self._retired_failed += endpoint.failed
+            self._retired_dropped += endpoint.inbox.dropped
+
+    def _delivery_failed(self, endpoint: MemoryEndpoint, entry: InboxEntry, exc: Exception) -> None:
+        entry.deliveries += 1
+        if entry.deliveries < self._max_deliveries:
+            if endpoint.inbox.requeue(entry):
+                self._redelivered += 1
+            return
+        reason = f"handling failed {entry.deliveries} times; last error: {exc!r}"
+        letters = self._dead.get(endpoint.engine)
+        if letters is None:
+            letters = self._dead[endpoint.engine] = deque(maxlen=self._dead_letter_capacity)
+        letters.append(
+            DeadLetter(engine=endpoint.engine, reason=reason, ts_ns=now_ns(), message=entry.message)
+        )
+        self._dead_lettered += 1
+        if (
+            self._dead_lettered & (self._dead_lettered - 1) == 0
+        ):  # 1st, 2nd, 4th, ... : bounded logs
+            logger.warning(
+                "dead letter #%d for %s on %r: %s",
+                self._dead_lettered,
+                endpoint.address,
+                entry.message.topic,
+                reason,
+            )
+
+
+def _pattern_set(patterns: Sequence[str]) -> TopicMatcher[bool]:
+    matcher: TopicMatcher[bool] = TopicMatcher()
+    for pattern in patterns:
+        matcher.add(pattern, True)
+    return matcher

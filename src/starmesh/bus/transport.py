@@ -1,0 +1,122 @@
+"""The contract every bus backend implements (memory, Redis Streams, HTTP).
+
+A transport moves :class:`Message` objects between *endpoints*. An endpoint is one running
+instance of an engine type: it subscribes patterns and has its messages delivered to one
+callback, strictly most-urgent first. Delivery semantics, the same on every transport:
+
+- A *shared* topic reaches each subscribing engine type once, handled by one of its instances
+  (instances of a type share the load, like a Redis consumer group).
+- A *broadcast* topic (market-data updates) reaches every subscribing instance.
+- A delivery whose callback raises is retried, up to ``max_deliveries`` attempts in all, then
+  kept as a dead letter with the reason. A callback error never stops the endpoint.
+- ``send`` delivers to one endpoint by address: the reply path of request/reply.
+- Closing an endpoint first stops new deliveries, then handles everything already queued.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Final, Protocol, runtime_checkable
+
+import msgspec
+
+from starmesh.core.enums import EngineType
+from starmesh.core.errors import ConfigurationError
+from starmesh.core.message import Message
+
+__all__ = [
+    "DeadLetter",
+    "DeliveryHandler",
+    "Endpoint",
+    "Transport",
+    "TransportHealth",
+    "address_of",
+    "validate_instance",
+]
+
+DeliveryHandler = Callable[[Message], Awaitable[None] | None]
+"""Receives each message delivered to an endpoint; raising asks for a redelivery.
+
+It returns None when it finished synchronously, else an awaitable the endpoint awaits: plain
+function handlers then cost no coroutine per message.
+"""
+
+_INSTANCE_RE: Final = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+
+
+def validate_instance(instance: str) -> str:
+    if not _INSTANCE_RE.match(instance):
+        raise ConfigurationError(
+            f"instance name {instance!r} must be 1-128 characters of letters, digits, '_', '.', '-'"
+        )
+    return instance
+
+
+def address_of(engine: EngineType, instance: str) -> str:
+    """The transport-neutral address of one instance, used in ``Message.reply_to``."""
+    return f"{engine.value}/{instance}"
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """A message given up on, and why. ``message`` is None when the bytes did not decode."""
+
+    engine: EngineType
+    reason: str
+    ts_ns: int
+    message: Message | None = None
+    raw: bytes | None = None
+
+
+class TransportHealth(msgspec.Struct, frozen=True, kw_only=True):
+    transport: str
+    healthy: bool
+    detail: str = ""
+
+
+@runtime_checkable
+class Endpoint(Protocol):
+    """One engine instance attached to a transport."""
+
+    @property
+    def address(self) -> str: ...
+
+    async def subscribe(self, pattern: str) -> None: ...
+
+    async def unsubscribe(self, pattern: str) -> None: ...
+
+    async def close(self) -> None:
+        """Stop new deliveries, deliver what is queued, then detach."""
+        ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Close every endpoint (delivering what is queued) and release resources."""
+        ...
+
+    async def publish(self, message: Message) -> int:
+        """Deliver to every subscriber; returns how many engine types it was routed to."""
+        ...
+
+    async def send(self, address: str, message: Message) -> bool:
+        """Deliver to one endpoint; False when no endpoint has that address."""
+        ...
+
+    async def open_endpoint(
+        self, engine: EngineType, instance: str, deliver: DeliveryHandler
+    ) -> Endpoint: ...
+
+    async def dead_letters(self, engine: EngineType, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead letters of an engine type, newest first."""
+        ...
+
+    def health(self) -> TransportHealth: ...
+
+    def stats(self) -> dict[str, int]: ...

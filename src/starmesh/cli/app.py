@@ -1,0 +1,124 @@
+"""The ``starmesh`` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from starmesh.__about__ import __version__
+from starmesh.bench.loops import LoopName, available_loops, run_on
+
+app = typer.Typer(
+    name="starmesh",
+    help="The communication layer of a multi-engine trading platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+bench_app = typer.Typer(help="Measure starmesh beside a baseline; results go to JSON.")
+app.add_typer(bench_app, name="bench")
+console = Console()
+
+LoopOption = Annotated[
+    str, typer.Option("--loop", help="Event loop: asyncio, uvloop, or all (benchmarks).")
+]
+
+
+def _loops(choice: str, allow_all: bool) -> list[LoopName]:
+    available = available_loops()
+    if allow_all and choice == "all":
+        return available
+    for name in available:
+        if name == choice:
+            return [name]
+    raise typer.BadParameter(f"loop must be one of {', '.join(available)}")
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    console.print(f"starmesh {__version__}")
+
+
+@app.command()
+def run(
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run; default: until Ctrl-C.", min=0.1)
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Simulated quotes per second.", min=1)] = 2_000,
+    loop: LoopOption = "asyncio",
+) -> None:
+    """Run the platform on the embedded bus: engines exchanging messages, live."""
+    from starmesh.cli.live import run_demo
+
+    (chosen,) = _loops(loop, allow_all=False)
+    run_on(chosen, run_demo(duration, rate, console))
+
+
+@bench_app.command("memory")
+def bench_memory(
+    messages: Annotated[
+        int, typer.Option(help="Messages per throughput run.", min=1_000)
+    ] = 300_000,
+    rate: Annotated[float, typer.Option(help="Paced rate for latency, msg/s.", min=1)] = 10_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of paced latency samples.", min=0.1)] = 3,
+    repeats: Annotated[int, typer.Option(help="Throughput runs per side.", min=1)] = 3,
+    loop: LoopOption = "all",
+    output: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path(
+        "bench-results/memory.json"
+    ),
+) -> None:
+    """Publish -> handler on the embedded bus, beside a bare asyncio.Queue hop."""
+    from starmesh.bench.machine import write_report
+    from starmesh.bench.memory import TARGETS, run_memory_bench
+
+    loops = _loops(loop, allow_all=True)
+    config = {
+        "messages": messages,
+        "rate": rate,
+        "seconds": seconds,
+        "repeats": repeats,
+        "loops": loops,
+        "targets": TARGETS,
+    }
+    with console.status("measuring the memory transport..."):
+        results = run_memory_bench(
+            messages=messages, rate=rate, seconds=seconds, repeats=repeats, loops=loops
+        )
+    write_report(output, "memory", config, results)
+    table = Table(title="starmesh bench memory (median of runs; latency one-way)")
+    for column in ("loop", "side", "msg/s", "p50 µs", "p90 µs", "p99 µs", "max µs"):
+        table.add_column(column, justify="right")
+    for name, result in results.items():
+        for side in ("starmesh", "baseline_asyncio_queue"):
+            throughput = result["throughput"][side]
+            latency = result["latency"][side]
+            table.add_row(
+                name,
+                side,
+                f"{throughput['median_msgs_per_s']:,}",
+                f"{latency['p50_us']}",
+                f"{latency['p90_us']}",
+                f"{latency['p99_us']}",
+                f"{latency['max_us']}",
+            )
+        table.add_row(
+            name,
+            "starmesh / baseline",
+            f"{result['throughput']['starmesh_over_baseline']}",
+            f"{result['latency']['p50_over_baseline']}",
+            "",
+            f"{result['latency']['p99_over_baseline']}",
+            "",
+        )
+    console.print(table)
+    console.print(json.dumps({k: v["targets_met"] for k, v in results.items()}))
+    console.print(f"results written to {output}")
+
+
+def main() -> None:
+    app()

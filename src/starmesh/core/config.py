@@ -1,0 +1,40 @@
+"""Settings, from ``STARMESH_*`` environment variables (or a ``.env`` file named by the caller).
+
+One place for every tunable, so an operator can see them all: ``starmesh doctor`` prints them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from starmesh.core.codec import DEFAULT_MAX_MESSAGE_BYTES
+
+__all__ = ["Settings"]
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STARMESH_", extra="ignore", frozen=True)
+
+    bus_url: str | None = None
+    """Engine Logic Bus URL (``redis://host:6381``); unset = the embedded in-process bus."""
+    marketdata_url: str | None = None
+    """MarketData Bus URL (``redis://host:6380``); unset = the same as ``bus_url``."""
+    key_prefix: str = Field(default="starmesh", pattern=r"^[A-Za-z0-9_\-]+$")
+    """Prefix of every Redis key starmesh writes."""
+
+    max_message_bytes: PositiveInt = DEFAULT_MAX_MESSAGE_BYTES
+    lane_capacity: PositiveInt = 10_000
+    """Per subscriber and per priority: how many messages may wait before publishers wait."""
+    publish_timeout: PositiveFloat = 5.0
+    """Seconds a publish may wait (full subscriber queue, unreachable bus) before it fails."""
+    request_timeout: PositiveFloat = 5.0
+    """Default seconds ``request`` waits for a reply."""
+    max_deliveries: PositiveInt = 3
+    """Attempts at handling a message before it goes to the dead letters."""
+    dead_letter_capacity: PositiveInt = 10_000

@@ -1,0 +1,1 @@
+"""Composition: wiring engines and buses into a running platform."""

@@ -1,0 +1,94 @@
+"""The command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from starmesh import __version__
+from starmesh.cli.app import app
+
+STARMESH = [sys.executable, "-m", "starmesh"]
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(app, ["version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"starmesh {__version__}"
+
+
+def _counts(line: str) -> dict[str, tuple[int, int]]:
+    return {
+        engine: (int(received), int(published))
+        for engine, received, published in re.findall(r"(\w+)=(\d+)/(\d+)", line)
+    }
+
+
+def test_run_shows_engines_exchanging_messages_and_stops_after_duration() -> None:
+    result = subprocess.run(
+        [*STARMESH, "run", "--duration", "2.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "received/published" in line]
+    assert len(lines) >= 2
+    counts = _counts(lines[-1])
+    assert counts["marketdata"][1] > 0  # quotes published
+    for engine in ("strategy", "risk", "vpin", "ml", "portfolio"):
+        assert counts[engine][0] > 0, engine  # every quote subscriber received
+    assert counts["strategy"][1] > 0  # signals
+    assert counts["portfolio"][0] > counts["marketdata"][1]  # quotes and signals
+    assert "Ctrl-C stops cleanly" in result.stdout
+
+
+def test_ctrl_c_stops_cleanly() -> None:
+    process = subprocess.Popen(
+        [*STARMESH, "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    try:
+        first = process.stdout.readline()  # the first live line: the engines are running
+        assert "received/published" in first
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "Ctrl-C stops cleanly" in out  # the final table was printed after a clean stop
+
+
+def test_bench_memory_writes_json_with_the_baseline_beside(tmp_path: Path) -> None:
+    output = tmp_path / "memory.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "memory", "--messages", "2000", "--rate", "5000", "--seconds", "0.3",
+         "--repeats", "1", "--loop", "asyncio", "--output", str(output)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(output.read_text())
+    assert report["bench"] == "memory"
+    assert report["machine"]["cpus"] >= 1
+    run = report["results"]["asyncio"]
+    for side in ("starmesh", "baseline_asyncio_queue"):
+        assert run["throughput"][side]["median_msgs_per_s"] > 0
+        latency = run["latency"][side]
+        assert latency["samples"] == 1500
+        assert 0 < latency["p50_us"] <= latency["p99_us"] <= latency["max_us"]
+    assert run["throughput"]["starmesh_over_baseline"] > 0
+    assert set(run["targets_met"]) == {"throughput", "latency_p50", "latency_p99"}
+
+
+def test_unknown_loop_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["run", "--loop", "trio"])
+    assert result.exit_code == 2
+    assert "loop must be one of" in result.output

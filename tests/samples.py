@@ -1,0 +1,72 @@
+"""One realistic instance of every typed payload, for round-trip tests on every transport."""
+
+from __future__ import annotations
+
+from starmesh.core import payloads as p
+
+
+def sample_payloads() -> list[p.Payload]:
+    return [
+        p.Quote(symbol="AAPL", bid=189.51, ask=189.53, bid_size=300, ask_size=200),
+        p.Trade(symbol="AAPL", price=189.52, size=100, aggressor="BUY", trade_id="T1"),
+        p.Bar(
+            symbol="SPY",
+            interval="1d",
+            ts_start=1_790_000_000_000_000_000,
+            open=500.0,
+            high=505.5,
+            low=498.25,
+            close=504.0,
+            volume=81_000_000,
+        ),
+        p.BookLevel2(symbol="MSFT", bids=[(410.0, 500.0), (409.99, 800.0)], asks=[(410.02, 300.0)]),
+        p.Fundamental(
+            symbol="AAPL", period="TTM", metrics={"pe": 29.1, "eps": 6.5}, currency="USD"
+        ),
+        p.EconomicSeries(
+            series_id="UNRATE",
+            title="Unemployment Rate",
+            observations=[
+                p.EconomicObservation("2026-09-01", 4.1),
+                p.EconomicObservation("2026-10-01", None),
+            ],
+            unit="%",
+            frequency="monthly",
+        ),
+        p.NewsItem(headline="Fed holds", published_ns=1, symbols=["SPY"], url="https://x.example"),
+        p.TradingSignal(symbol="AAPL", action="BUY", quantity=100, strength=0.8, strategy="mom"),
+        p.Order(
+            order_id="o-1",
+            symbol="AAPL",
+            side="BUY",
+            quantity=100,
+            order_type="limit",
+            limit_price=189.5,
+        ),
+        p.Fill(order_id="o-1", symbol="AAPL", side="BUY", quantity=100, price=189.5, fee=0.35),
+        p.PositionChange(symbol="AAPL", quantity=100, delta=100, avg_price=189.5),
+        p.RiskAlert(
+            rule="var_95", severity="critical", message="VaR over limit", value=1.2e6, limit=1e6
+        ),
+        p.RiskLimitBreach(limit_name="gross", value=5e6, limit=4e6, action="reduce"),
+        p.MarginStatus(
+            account="A1", equity=1e6, margin_used=4e5, margin_available=6e5, utilization=0.4
+        ),
+        p.MarginCall(account="A1", shortfall=25_000, message="deposit by close"),
+        p.FlashCrashAlert(symbol="SPY", price_from=500, price_to=470, window_ms=900, message="-6%"),
+        p.Prediction(model="gbm-v3", symbol="AAPL", horizon="1d", value=0.004, confidence=0.62),
+        p.ToxicityWarning(symbol="SPY", vpin=0.71, threshold=0.6, severity="warning"),
+        p.PerformanceMetrics(
+            portfolio="main", window="1d", pnl=12_000, return_pct=0.8, volatility=0.12, sharpe=1.7
+        ),
+        p.FactorUpdate(
+            model="toraniko",
+            as_of="2026-11-25",
+            factor_returns={"mom": 0.001},
+            exposures={"AAPL": {"mom": 1.2}},
+        ),
+        p.FeatureUpdate(symbol="AAPL", features={"rsi_14": 61.0}),
+        p.BacktestProgress(run_id="bt-7", fraction_done=0.5, metrics={"sharpe": 1.1}),
+        p.HealthStatus(engine="risk", instance="r1", status="healthy", uptime_s=12.5),
+        p.ErrorInfo(code="ValueError", message="bad symbol"),
+    ]
