@@ -100,13 +100,13 @@ def test_conflated_topic_without_a_queued_twin_drops_the_oldest() -> None:
     assert [e[1] for e in drain(inbox)] == [4]
 
 
-def test_requeue_goes_past_capacity_but_not_past_a_newer_conflated_value() -> None:
+def test_push_goes_past_capacity_but_not_past_a_newer_conflated_value() -> None:
     inbox = PriorityInbox(lane_capacity=1, conflate=lambda topic: topic.startswith("md."))
     inbox.put_nowait(entry("x", n=1))
-    assert inbox.requeue(entry("x", n=2))
+    assert inbox.push(entry("x", n=2))
     assert len(inbox) == 2
     inbox.put_nowait(entry("md.AAPL", priority=P.HIGH, n=3))
-    assert not inbox.requeue(entry("md.AAPL", priority=P.HIGH, n=0))
+    assert not inbox.push(entry("md.AAPL", priority=P.HIGH, n=0))
     assert inbox.dropped == 1
 
 

@@ -32,10 +32,19 @@ class Mesh:
             await client.stop()
 
 
-@pytest.fixture(params=["memory"])
-async def mesh(request: pytest.FixtureRequest) -> AsyncIterator[Mesh]:
-    settings = Settings(request_timeout=5.0, publish_timeout=5.0, max_deliveries=3)
-    mesh = Mesh(None, settings)
+@pytest.fixture(params=["memory", "redis"])
+async def mesh(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Mesh]:
+    settings = Settings(
+        request_timeout=5.0,
+        publish_timeout=5.0,
+        max_deliveries=3,
+        key_prefix=key_prefix,
+        claim_idle_ms=2_000,
+    )
+    url = None
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_server").url
+    mesh = Mesh(url, settings)
     try:
         yield mesh
     finally:

@@ -87,10 +87,11 @@ class PriorityInbox:
                     waiters.remove(waiter)
                 raise
 
-    def requeue(self, entry: InboxEntry) -> bool:
-        """Queue a delivery for another attempt, even over capacity (the consumer calls this, and
-        it holds one entry at a time, so a lane overshoots by at most one). A conflated topic
-        that already has a newer message queued is dropped instead: the latest value wins.
+    def push(self, entry: InboxEntry) -> bool:
+        """Queue ``entry`` whatever the capacity: for an entry retried by the consumer (it holds
+        one at a time, so a lane overshoots by at most one) or fetched from a durable queue
+        by a reader that bounds its own fetches. A conflated topic with a newer message already
+        queued is dropped instead (False): the latest value wins.
         """
         priority = entry.message.priority
         topic = entry.message.topic
@@ -101,6 +102,9 @@ class PriorityInbox:
         self._lanes[priority].append(entry)
         if conflated:
             self._queued_by_topic[priority][topic] = entry
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
         return True
 
     def get_nowait(self) -> InboxEntry | None:

@@ -328,7 +328,7 @@ class MemoryTransport:
     def _delivery_failed(self, endpoint: MemoryEndpoint, entry: InboxEntry, exc: Exception) -> None:
         entry.deliveries += 1
         if entry.deliveries < self._max_deliveries:
-            if endpoint.inbox.requeue(entry):
+            if endpoint.inbox.push(entry):
                 self._redelivered += 1
             return
         reason = f"handling failed {entry.deliveries} times; last error: {exc!r}"

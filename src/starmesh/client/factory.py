@@ -8,6 +8,7 @@ import re
 import socket
 
 from starmesh.bus.embedded import embedded_buses
+from starmesh.bus.redis import RedisTransport, redact_url
 from starmesh.bus.transport import validate_instance
 from starmesh.client.messagebus import BusConnection, Connector, MessageBusClient
 from starmesh.core.config import Settings
@@ -17,6 +18,7 @@ from starmesh.core.errors import ConfigurationError
 __all__ = ["create_messagebus_client", "default_instance_name", "parse_engine"]
 
 _EMBEDDED_SCHEMES = ("memory://",)
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _instance_counter = itertools.count(1)
 
 
@@ -82,6 +84,24 @@ def _connector(logic_url: str | None, md_url: str | None, settings: Settings) ->
             "one bus is embedded and the other is not; the embedded bus only reaches engines "
             "in this process, so give both a server URL (or neither)"
         )
-    raise ConfigurationError(
-        f"no transport for {logic_url!r}: the Redis transport is not built yet"
-    )
+    assert logic_url is not None
+    assert md_url is not None
+    for url in (logic_url, md_url):
+        if not url.startswith(_REDIS_SCHEMES):
+            raise ConfigurationError(
+                f"unsupported bus URL {redact_url(url)!r}: use redis://, rediss:// or unix:// "
+                "(or no URL for the embedded bus)"
+            )
+
+    async def connect_redis() -> BusConnection:
+        logic = RedisTransport(
+            logic_url, name=f"redis:logic:{redact_url(logic_url)}", settings=settings
+        )
+        if md_url == logic_url:
+            return BusConnection(logic, logic, owned=True)
+        marketdata = RedisTransport(
+            md_url, name=f"redis:marketdata:{redact_url(md_url)}", settings=settings
+        )
+        return BusConnection(logic, marketdata, owned=True)
+
+    return connect_redis

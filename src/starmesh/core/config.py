@@ -38,3 +38,26 @@ class Settings(BaseSettings):
     max_deliveries: PositiveInt = 3
     """Attempts at handling a message before it goes to the dead letters."""
     dead_letter_capacity: PositiveInt = 10_000
+    """Dead letters kept per engine type (embedded: in memory; Redis: the DLQ stream's cap)."""
+
+    # --- Redis Streams transport ---------------------------------------------------------
+    lane_maxlen: PositiveInt = 100_000
+    """Approximate cap of each inbox lane stream (XADD MAXLEN ~)."""
+    broadcast_maxlen: PositiveInt = 100_000
+    """Approximate cap of the market-data broadcast stream."""
+    reply_maxlen: PositiveInt = 10_000
+    claim_idle_ms: PositiveInt = 30_000
+    """A delivery pending this long (its instance died or hangs) is reclaimed by a live one."""
+    read_count: PositiveInt = 256
+    """Entries fetched per stream per XREADGROUP."""
+    max_prefetch: PositiveInt = 1_024
+    """Fetched-but-unhandled entries an instance holds before it reads only the urgent lanes."""
+    block_ms: PositiveInt = 1_000
+    """How long a reader's blocking XREADGROUP waits before it looks around again."""
+    urgent_poll_ms: PositiveFloat = 1.0
+    """While an instance is saturated, how often it polls the FLASH_CRASH/URGENT lanes."""
+    dedup_window: PositiveInt = 100_000
+    """Message ids remembered per instance so a redelivery is not handled twice."""
+    member_ttl_s: PositiveFloat = 86_400.0
+    """A dead instance's subscriptions stay routed this long, so its successor gets the backlog."""
+    reconnect_max_backoff_s: PositiveFloat = 2.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BusUnavailableError",
     "ConfigurationError",
     "HandlerError",
     "InvalidTopicError",
@@ -28,6 +29,10 @@ class ConfigurationError(StarmeshError, ValueError):
 
 class MessageBusError(StarmeshError):
     """Publishing, subscribing or requesting failed."""
+
+
+class BusUnavailableError(MessageBusError):
+    """The bus server cannot be reached (after retrying for the configured time)."""
 
 
 class MessageEncodeError(MessageBusError, ValueError):

@@ -1,0 +1,556 @@
+"""One engine instance on Redis Streams: fetch, handle most urgent first, ack, reclaim.
+
+Four tasks per instance:
+
+- the *reader* XREADGROUPs the engine's five inbox lanes and the instance's reply stream
+  into a local priority buffer. While fewer than ``max_prefetch`` entries wait it blocks on
+  all of them; past that it polls only the FLASH_CRASH and URGENT lanes (and replies) every
+  ``urgent_poll_ms``, so an urgent message never waits behind a fetched backlog;
+- the *deliverer* hands the buffer's most urgent entry to the callback, retries a failed one
+  up to ``max_deliveries`` attempts, then writes it to the dead-letter stream;
+- the *acker* XACKs handled entries in batches, off the handling path;
+- *maintenance* heartbeats the registry, reclaims entries other instances left pending longer
+  than ``claim_idle_ms`` (XPENDING + XCLAIM), dead-letters entries delivered too often, and
+  trims acknowledged entries (XTRIM MINID).
+
+Market-data broadcast (``md:updates``) has a fifth task, started on the first subscription
+that can match it: a plain XREAD from the instance's own position, no group, no acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ResponseError
+
+from starmesh.bus.dedup import DedupWindow
+from starmesh.bus.inbox import InboxEntry, PriorityInbox
+from starmesh.bus.redis import replies
+from starmesh.bus.redis.publisher import NETWORK_ERRORS
+from starmesh.bus.redis.registry import member_value
+from starmesh.bus.redis.replies import Entries
+from starmesh.bus.transport import DeliveryHandler, address_of
+from starmesh.core.clock import now_ns
+from starmesh.core.enums import EngineType, MessagePriority
+from starmesh.core.errors import MessageBusError, MessageDecodeError
+from starmesh.core.message import Message
+from starmesh.core.routing import pattern_buses
+from starmesh.core.topics import TopicMatcher, validate_pattern
+
+if TYPE_CHECKING:
+    from starmesh.bus.redis.transport import RedisTransport
+
+__all__ = ["RedisEndpoint"]
+
+_Offsets = dict[Any, Any]
+"""Stream -> last id read, as XREADGROUP takes it (redis-py's key type is invariant)."""
+_Rejected = tuple[str, bytes, bytes, str]
+"""(stream, entry id, raw bytes, reason): an entry to dead-letter instead of handling."""
+
+logger = logging.getLogger(__name__)
+
+_URGENT_LANES = (MessagePriority.FLASH_CRASH, MessagePriority.URGENT)
+_TRIM_EVERY = 10
+"""Maintenance rounds between two XTRIM MINID passes."""
+
+
+class StreamEntry(InboxEntry):
+    """A fetched delivery and where it came from (``stream`` is None for broadcast)."""
+
+    __slots__ = ("entry_id", "stream")
+
+    def __init__(
+        self, message: Message, stream: str | None, entry_id: bytes, deliveries: int = 0
+    ) -> None:
+        super().__init__(message, deliveries)
+        self.stream = stream
+        self.entry_id = entry_id
+
+
+class RedisEndpoint:
+    def __init__(
+        self,
+        transport: RedisTransport,
+        engine: EngineType,
+        instance: str,
+        deliver: DeliveryHandler,
+    ) -> None:
+        self._transport = transport
+        self._settings = settings = transport.settings
+        self._redis = transport.client
+        self._codec = transport.codec
+        keys = transport.keys
+        self.engine = engine
+        self.instance = instance
+        self._address = address_of(engine, instance)
+        self._deliver = deliver
+        self._group = engine.value
+        self._lanes = keys.inboxes(engine)
+        self._replies = keys.replies(engine, instance)
+        self._dead_letter_key = keys.dead_letters(engine)
+        self._all_streams: _Offsets = dict.fromkeys(self._lanes.values(), ">")
+        self._all_streams[self._replies] = ">"
+        self._urgent_streams: _Offsets = {self._lanes[p]: ">" for p in _URGENT_LANES}
+        self._urgent_streams[self._replies] = ">"
+        self._buffer = PriorityInbox(
+            settings.max_prefetch + settings.read_count * len(self._all_streams),
+            conflate=transport.is_broadcast,
+        )
+        self._low_water = max(1, settings.max_prefetch // 2)
+        self._room = asyncio.Event()
+        self._in_flight: set[tuple[str, bytes]] = set()
+        self._handled_ids = DedupWindow(settings.dedup_window)
+        self._acks: dict[str, list[bytes]] = {}
+        self._acks_waiting = asyncio.Event()
+        self.patterns: list[str] = []
+        self._broadcast_matcher: TopicMatcher[bool] = TopicMatcher()
+        self._closing = False
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.delivered = 0
+        self.failed = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+        self.reclaimed = 0
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._create_groups()
+        self._spawn("reader", self._read_loop())
+        self._spawn("deliverer", self._deliver_loop())
+        self._spawn("acker", self._ack_loop())
+        self._spawn("maintenance", self._maintenance_loop())
+
+    async def close(self) -> None:
+        """Stop fetching, handle everything fetched and queued for this engine, ack, detach."""
+        if self._closing:
+            return
+        self._closing = True
+        for name in ("reader", "broadcast", "maintenance"):
+            await self._cancel(name)
+        with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
+            await self._drain_backlog()
+        self._buffer.wake()
+        await asyncio.shield(self._tasks["deliverer"])
+        self._acks_waiting.set()
+        await asyncio.shield(self._tasks["acker"])
+        with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
+            await self._detach()
+        self._transport.forget_endpoint(self)
+
+    async def subscribe(self, pattern: str) -> None:
+        validate_pattern(pattern)
+        if self._closing:
+            raise MessageBusError(f"endpoint {self._address} is closed")
+        if pattern in self.patterns:
+            return
+        self.patterns.append(pattern)
+        if self._transport.broadcast_patterns and pattern_buses(pattern)[1]:
+            self._broadcast_matcher.add(pattern, True)
+            if "broadcast" not in self._tasks:
+                start = await self._broadcast_position()
+                self._spawn("broadcast", self._broadcast_loop(start))
+        await self._transport.register(self.engine, self.instance, self.patterns)
+
+    async def unsubscribe(self, pattern: str) -> None:
+        if pattern not in self.patterns:
+            return
+        self.patterns.remove(pattern)
+        self._broadcast_matcher.remove(pattern, True)
+        await self._transport.register(self.engine, self.instance, self.patterns)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "delivered": self.delivered,
+            "handler_failures": self.failed,
+            "duplicates": self.duplicates,
+            "dead_lettered": self.dead_lettered,
+            "reclaimed": self.reclaimed,
+            "queued": len(self._buffer),
+            "dropped": self._buffer.dropped,
+        }
+
+    # --- fetching ----------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        settings = self._settings
+        poll = settings.urgent_poll_ms / 1000
+        while True:
+            saturated = len(self._buffer) >= settings.max_prefetch
+            streams = self._urgent_streams if saturated else self._all_streams
+            response = await self._retrying(
+                "read",
+                partial(
+                    self._redis.xreadgroup,
+                    self._group,
+                    self.instance,
+                    streams,
+                    count=settings.read_count,
+                    block=None if saturated else settings.block_ms,
+                ),
+            )
+            fetched = replies.streams(response)
+            if fetched:
+                await self._take(fetched)
+            elif saturated:
+                self._room.clear()
+                if len(self._buffer) >= self._low_water:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._room.wait(), poll)
+
+    def _accept(
+        self, fetched: list[tuple[str, Entries]], deliveries: dict[bytes, int] | None = None
+    ) -> list[_Rejected]:
+        """Buffer fetched entries; returns those that must go to the dead letters instead."""
+        rejected: list[_Rejected] = []
+        for stream, stream_entries in fetched:
+            for entry_id, fields in stream_entries:
+                if fields is None:  # the entry was trimmed while pending
+                    self._ack(stream, entry_id)
+                    continue
+                key = (stream, entry_id)
+                if key in self._in_flight:
+                    continue
+                data = fields.get(b"m")
+                if data is None:
+                    rejected.append((stream, entry_id, repr(fields).encode(), "no field 'm'"))
+                    continue
+                try:
+                    message = self._codec.decode(data)
+                except MessageDecodeError as exc:
+                    rejected.append((stream, entry_id, data, str(exc)))
+                    continue
+                if message.id in self._handled_ids:
+                    self.duplicates += 1  # handled here before; its ack was lost
+                    self._ack(stream, entry_id)
+                    continue
+                prior = 0 if deliveries is None else deliveries.get(entry_id, 0)
+                self._in_flight.add(key)
+                self._buffer.push(StreamEntry(message, stream, entry_id, prior))
+        return rejected
+
+    async def _take(
+        self, fetched: list[tuple[str, Entries]], deliveries: dict[bytes, int] | None = None
+    ) -> None:
+        for stream, entry_id, raw, reason in self._accept(fetched, deliveries):
+            await self._write_dead_letter(stream, entry_id, raw, reason)
+
+    async def _broadcast_position(self) -> bytes:
+        """The id of the newest broadcast entry: this instance reads what comes after it."""
+        newest = replies.entries(
+            await self._redis.xrevrange(self._transport.keys.broadcast, count=1)
+        )
+        return newest[0][0] if newest else b"0-0"
+
+    async def _broadcast_loop(self, last_id: bytes) -> None:
+        key = self._transport.keys.broadcast
+        settings = self._settings
+        while True:
+            response = await self._retrying(
+                "broadcast read",
+                partial(
+                    self._redis.xread,
+                    {key: last_id},
+                    count=settings.read_count,
+                    block=settings.block_ms,
+                ),
+            )
+            for _stream, stream_entries in replies.streams(response):
+                for entry_id, fields in stream_entries:
+                    last_id = entry_id
+                    try:
+                        message = self._codec.decode((fields or {}).get(b"m", b""))
+                    except MessageDecodeError as exc:
+                        self._transport.count("broadcast_decode_errors")
+                        logger.warning("undecodable broadcast entry %r: %s", entry_id, exc)
+                        continue
+                    if self._broadcast_matcher.match(message.topic):
+                        self._buffer.put_nowait(StreamEntry(message, None, entry_id))
+
+    # --- handling ----------------------------------------------------------------------------
+
+    async def _deliver_loop(self) -> None:
+        buffer = self._buffer
+        deliver = self._deliver
+        since_yield = 0
+        while True:
+            entry = buffer.get_nowait()
+            if entry is None:
+                if self._closing:
+                    return
+                self._room.set()
+                since_yield = 0
+                await buffer.wait()
+                continue
+            assert isinstance(entry, StreamEntry)
+            if len(buffer) < self._low_water:
+                self._room.set()
+            try:
+                pending = deliver(entry.message)
+                if pending is not None:
+                    await pending
+            except Exception as exc:
+                self.failed += 1
+                entry.deliveries += 1
+                if entry.deliveries < self._settings.max_deliveries:
+                    buffer.push(entry)
+                else:
+                    reason = f"handling failed {entry.deliveries} times; last error: {exc!r}"
+                    await self._dead_letter(entry, reason)
+            else:
+                self.delivered += 1
+                self._handled_ids.add(entry.message.id)
+                if entry.stream is not None:
+                    self._in_flight.discard((entry.stream, entry.entry_id))
+                    self._ack(entry.stream, entry.entry_id)
+            since_yield += 1
+            if since_yield >= 256:
+                since_yield = 0
+                await asyncio.sleep(0)
+
+    def _ack(self, stream: str, entry_id: bytes) -> None:
+        self._acks.setdefault(stream, []).append(entry_id)
+        self._acks_waiting.set()
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await self._acks_waiting.wait()
+            self._acks_waiting.clear()
+            if self._acks:
+                acks, self._acks = self._acks, {}
+                try:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for stream, ids in acks.items():
+                            pipe.xack(stream, self._group, *ids)
+                        await pipe.execute()
+                except NETWORK_ERRORS as exc:
+                    # Put them back; if they never land, the entries are reclaimed and the
+                    # dedup window keeps this instance from handling them twice.
+                    for stream, ids in acks.items():
+                        self._acks.setdefault(stream, [])[:0] = ids
+                    self._transport.reachable(False, str(exc))
+                    await asyncio.sleep(0.05)
+                    self._acks_waiting.set()
+                    continue
+            if self._closing and self._tasks["deliverer"].done() and not self._acks:
+                return
+
+    async def _dead_letter(self, entry: StreamEntry, reason: str) -> None:
+        if entry.stream is not None:
+            self._in_flight.discard((entry.stream, entry.entry_id))
+        raw = self._codec.encode(entry.message)
+        await self._write_dead_letter(entry.stream, entry.entry_id, raw, reason)
+
+    async def _write_dead_letter(
+        self, stream: str | None, entry_id: bytes, raw: bytes, reason: str
+    ) -> None:
+        fields: dict[bytes | str, bytes | str | int] = {
+            "m": raw,
+            "reason": reason,
+            "stream": stream or self._transport.keys.broadcast,
+            "entry": entry_id,
+            "ts_ns": now_ns(),
+        }
+
+        async def write() -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(
+                    self._dead_letter_key,
+                    fields,  # type: ignore[arg-type]
+                    maxlen=self._settings.dead_letter_capacity,
+                    approximate=True,
+                )
+                if stream is not None:
+                    pipe.xack(stream, self._group, entry_id)
+                await pipe.execute()
+
+        await self._retrying("dead letter", write)
+        self.dead_lettered += 1
+        self._transport.count("dead_lettered")
+        if self.dead_lettered & (self.dead_lettered - 1) == 0:
+            logger.warning("dead letter #%d for %s: %s", self.dead_lettered, self._address, reason)
+
+    # --- maintenance -------------------------------------------------------------------------
+
+    async def _maintenance_loop(self) -> None:
+        interval = min(self._settings.claim_idle_ms / 2000, 5.0)
+        round_ = 0
+        while True:
+            await asyncio.sleep(interval)
+            round_ += 1
+            await self._retrying("heartbeat", self._heartbeat)
+            await self._retrying("reclaim", self._reclaim)
+            if round_ % _TRIM_EVERY == 0:
+                await self._retrying("trim", self._trim)
+
+    async def _heartbeat(self) -> None:
+        ttl_ms = max(60_000, 4 * self._settings.claim_idle_ms)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if self.patterns:
+                field = self._address
+                pipe.hset(self._transport.keys.registry_members, field, member_value(self.patterns))
+            pipe.pexpire(self._replies, ttl_ms)
+            await pipe.execute()
+
+    async def _reclaim(self) -> None:
+        """Take over entries left pending too long; dead-letter those delivered too often."""
+        idle = self._settings.claim_idle_ms
+        lanes = list(self._lanes.values())
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in lanes:
+                pipe.xpending_range(stream, self._group, "-", "+", 100, idle=idle)
+            pending_by_lane = await pipe.execute()
+        for stream, pending in zip(lanes, pending_by_lane, strict=True):
+            to_claim: dict[bytes, int] = {}
+            for item in pending:
+                entry_id, owner = item["message_id"], item["consumer"]
+                if owner.decode() == self.instance and (stream, entry_id) in self._in_flight:
+                    continue  # ours, still waiting in the buffer or being handled
+                if item["times_delivered"] >= self._settings.max_deliveries:
+                    await self._dead_letter_pending(stream, entry_id, item["times_delivered"])
+                else:
+                    to_claim[entry_id] = item["times_delivered"]
+            if to_claim:
+                claimed = replies.entries(
+                    await self._redis.xclaim(
+                        stream, self._group, self.instance, idle, list(to_claim)
+                    )
+                )
+                self.reclaimed += len(claimed)
+                await self._take([(stream, claimed)], deliveries=to_claim)
+
+    async def _dead_letter_pending(self, stream: str, entry_id: bytes, delivered: int) -> None:
+        found = replies.entries(await self._redis.xrange(stream, entry_id, entry_id))
+        raw = (found[0][1] or {}).get(b"m", b"") if found else b""
+        reason = f"delivered {delivered} times without being acknowledged (instances died?)"
+        await self._write_dead_letter(stream, entry_id, raw, reason)
+
+    async def _trim(self) -> None:
+        """Drop entries every instance of the engine has acknowledged (XTRIM MINID)."""
+        for stream in self._lanes.values():
+            groups = await self._redis.xinfo_groups(stream)
+            ours = [g for g in groups if g["name"].decode() == self._group]
+            if not ours:
+                continue
+            summary = await self._redis.xpending(stream, self._group)
+            oldest_unacked = summary["min"] if summary["pending"] else None
+            boundary = oldest_unacked or _next_id(ours[0]["last-delivered-id"])
+            await self._redis.xtrim(stream, minid=boundary, approximate=True)
+
+    # --- setup and teardown ------------------------------------------------------------------
+
+    async def _create_groups(self) -> None:
+        for stream in self._all_streams:
+            try:
+                await self._redis.xgroup_create(stream, self._group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _drain_backlog(self) -> None:
+        """Fetch what this instance owns but has not buffered, then the engine's backlog up to
+        the newest entry of each lane now (not what keeps arriving while we drain).
+        """
+        own: _Offsets = dict.fromkeys(self._all_streams, "0")
+        await self._take(
+            replies.streams(await self._redis.xreadgroup(self._group, self.instance, own))
+        )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in self._all_streams:
+                pipe.xrevrange(stream, count=1)
+            newest = [replies.entries(reply) for reply in await pipe.execute()]
+        cutoff = {
+            stream: _id_tuple(last[0][0])
+            for stream, last in zip(self._all_streams, newest, strict=True)
+            if last
+        }
+        while cutoff:
+            pending: _Offsets = dict.fromkeys(cutoff, ">")
+            fetched = replies.streams(
+                await self._redis.xreadgroup(
+                    self._group,
+                    self.instance,
+                    pending,
+                    count=self._settings.read_count,
+                )
+            )
+            if not fetched:
+                return
+            await self._take(fetched)
+            for stream, stream_entries in fetched:
+                if stream_entries and _id_tuple(stream_entries[-1][0]) >= cutoff.get(
+                    stream, (0, 0)
+                ):
+                    cutoff.pop(stream, None)
+
+    async def _detach(self) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in self._lanes.values():
+                pipe.xgroup_delconsumer(stream, self._group, self.instance)
+            pipe.delete(self._replies)
+            await pipe.execute()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _spawn(self, name: str, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._tasks[name] = asyncio.create_task(coroutine, name=f"starmesh:{self._address}:{name}")
+
+    async def _cancel(self, name: str) -> None:
+        task = self._tasks.get(name)
+        if task is not None:
+            await cancel_and_wait(task)
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call`` until it succeeds: back off on network errors, recreate lost groups."""
+        backoff = 0.05
+        while True:
+            try:
+                result = await call()
+            except NETWORK_ERRORS as exc:
+                self._transport.reachable(False, f"{what}: {exc}")
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # The server lost our groups (restarted without persistence): recreate.
+                    logger.warning("%s: consumer groups missing, recreating", self._address)
+                    with contextlib.suppress(*NETWORK_ERRORS):
+                        await self._create_groups()
+                    continue
+                logger.exception("%s failed for %s", what, self._address)
+            else:
+                self._transport.reachable(True, "")
+                return result
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, self._settings.reconnect_max_backoff_s)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has finished.
+
+    Cancels again while it runs on: on Python 3.11 ``asyncio.wait_for`` (which redis-py uses
+    to send) swallows a cancellation that arrives as its inner call completes.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.05)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("task %s had failed", task.get_name(), exc_info=task.exception())
+
+
+def _id_tuple(entry_id: bytes) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition(b"-")
+    return int(milliseconds), int(sequence or b"0")
+
+
+def _next_id(entry_id: bytes) -> bytes:
+    milliseconds, _, sequence = entry_id.partition(b"-")
+    return b"%s-%d" % (milliseconds, int(sequence or b"0") + 1)

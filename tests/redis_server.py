@@ -1,0 +1,120 @@
+"""Private redis-server processes for tests: started on a free port, stopped or killed at will.
+
+Tests never touch a Redis they did not start. The binary comes from
+``STARMESH_TEST_REDIS_SERVER`` or ``PATH`` (``make test`` installs it when missing); without
+it the Redis tests fail with the reason, they are not skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["RedisServer", "redis_binary"]
+
+_MIN_MAJOR = 7
+
+
+def redis_binary() -> str:
+    binary = os.environ.get("STARMESH_TEST_REDIS_SERVER") or shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(
+            "redis-server is not installed: the Redis tests start their own servers. "
+            "Run `make test` (it installs it) or install redis-server >= 7 yourself."
+        )
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    match = re.search(r"v=(\d+)\.", version.stdout)
+    if match is None or int(match.group(1)) < _MIN_MAJOR:
+        raise RuntimeError(f"{binary} is {version.stdout.strip()}; the tests need >= {_MIN_MAJOR}")
+    return binary
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One redis-server with no persistence, on 127.0.0.1 and a port of its own."""
+
+    def __init__(self, binary: str | None = None) -> None:
+        self.binary = binary or redis_binary()
+        self.port = 0
+        self._dir = Path(tempfile.mkdtemp(prefix="starmesh-redis-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        for _attempt in range(5):
+            self.port = self.port or _free_port()
+            if self._launch():
+                return self
+            self.port = 0  # somebody took the port between probe and bind: take another
+        raise RuntimeError(f"redis-server did not start; see {self._dir / 'redis.log'}")
+
+    def restart(self) -> None:
+        """Start again on the same port, empty (no persistence), after ``kill`` or ``stop``."""
+        if not self._launch():
+            raise RuntimeError(f"redis-server did not restart on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL: the way a crashed server goes, connections cut without goodbye."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+            self._process = None
+
+    def _launch(self) -> bool:
+        self._process = subprocess.Popen(
+            [
+                self.binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--protected-mode", "no",
+                "--dir", str(self._dir),
+                "--logfile", str(self._dir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self._process = None
+                return False
+            if self._answers_ping():
+                return True
+            time.sleep(0.01)
+        self.kill()
+        return False
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
