@@ -116,23 +116,6 @@ async def test_message_type_explicit_then_payload_then_topic(
         await risk.publish("risk.alert.var", {}, message_type="nope")
 
 
-async def test_marketdata_topics_travel_on_the_marketdata_bus(
-    pair: tuple[MessageBusClient, MessageBusClient],
-) -> None:
-    risk, strategy = pair
-    quotes, everything = Collector(), Collector()
-    await strategy.subscribe("marketdata.quote.*", quotes)
-    await strategy.subscribe("*", everything)
-    await risk.publish("marketdata.quote.AAPL", {"bid": 1})
-    await risk.publish("risk.alert.var", {})
-    await everything.wait_for(2)
-    await quotes.wait_for(1)
-    connection = strategy._connection
-    assert connection is not None
-    assert connection.marketdata.stats()["published"] == 1
-    assert connection.logic.stats()["published"] == 1
-
-
 async def test_every_kind_of_handler_is_called(
     pair: tuple[MessageBusClient, MessageBusClient],
 ) -> None:

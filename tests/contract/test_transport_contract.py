@@ -16,7 +16,7 @@ from starmesh import (
     RemoteError,
     RequestTimeout,
 )
-from starmesh.core.payloads import Prediction, RiskAlert
+from starmesh.core.payloads import Prediction, Quote, RiskAlert
 from tests.contract.conftest import Mesh
 from tests.helpers import Collector, eventually
 from tests.samples import sample_payloads
@@ -122,6 +122,26 @@ async def test_instances_of_one_engine_type_share_the_load(mesh: Mesh) -> None:
     await eventually(lambda: len(handled["p1"]) + len(handled["p2"]) >= 1_000, what="1,000 handled")
     everything = handled["p1"] + handled["p2"]
     assert sorted(everything) == list(range(1_000))  # each exactly once
+
+
+async def test_marketdata_and_logic_topics_both_arrive(mesh: Mesh) -> None:
+    hub = await mesh.client(E.MARKETDATA)
+    strategy = await mesh.client(E.STRATEGY)
+    quotes, requests, everything = Collector(), Collector(), Collector()
+    await strategy.subscribe("marketdata.quote.*", quotes)
+    await strategy.subscribe("marketdata.request.*", requests)
+    await strategy.subscribe("*", everything)
+    quote = Quote(symbol="AAPL", bid=1.0, ask=1.1, bid_size=1, ask_size=1)
+    await hub.publish("marketdata.quote.AAPL", quote)
+    await hub.publish("marketdata.request.snapshot", {"symbols": ["AAPL"]})
+    await hub.publish("risk.alert.var", {})
+    await everything.wait_for(3)
+    await quotes.wait_for(1)
+    await requests.wait_for(1)
+    assert quotes.payloads == [quote]
+    assert sorted(m.topic for m in everything.messages) == [
+        "marketdata.quote.AAPL", "marketdata.request.snapshot", "risk.alert.var",
+    ]  # fmt: skip
 
 
 async def test_typed_payloads_arrive_as_their_class(mesh: Mesh) -> None:

@@ -315,14 +315,11 @@ class MessageBusClient:
 
     def _endpoints_for(self, pattern: str) -> list[Endpoint]:
         on_logic, on_marketdata = pattern_buses(pattern)
-        endpoints = []
+        endpoints: list[Endpoint] = []
         if on_logic and self._logic_endpoint is not None:
             endpoints.append(self._logic_endpoint)
-        if (
-            on_marketdata
-            and self._md_endpoint is not None
-            and self._md_endpoint is not self._logic_endpoint
-        ):
+        # One server may carry both buses: then it is one endpoint, subscribed once.
+        if on_marketdata and self._md_endpoint is not None and self._md_endpoint not in endpoints:
             endpoints.append(self._md_endpoint)
         return endpoints
 

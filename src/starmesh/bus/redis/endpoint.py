@@ -396,11 +396,16 @@ class RedisEndpoint:
     async def _heartbeat(self) -> None:
         ttl_ms = max(60_000, 4 * self._settings.claim_idle_ms)
         async with self._redis.pipeline(transaction=False) as pipe:
-            if self.patterns:
-                field = self._address
-                pipe.hset(self._transport.keys.registry_members, field, member_value(self.patterns))
             pipe.pexpire(self._replies, ttl_ms)
-            await pipe.execute()
+            if self.patterns:
+                members = self._transport.keys.registry_members
+                pipe.hset(members, self._address, member_value(self.patterns))
+            results = await pipe.execute()
+        if self.patterns and results[1] == 1:
+            # Our member entry was gone: the server lost its data (a restart without
+            # persistence). Subscribe again so publishers route to us.
+            logger.warning("%s: registry entry was missing, registering again", self._address)
+            await self._transport.register(self.engine, self.instance, self.patterns)
 
     async def _reclaim(self) -> None:
         """Take over entries left pending too long; dead-letter those delivered too often."""
@@ -522,8 +527,12 @@ class RedisEndpoint:
                 if "NOGROUP" in str(exc):
                     # The server lost our groups (restarted without persistence): recreate.
                     logger.warning("%s: consumer groups missing, recreating", self._address)
-                    with contextlib.suppress(*NETWORK_ERRORS):
+                    with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
                         await self._create_groups()
+                        if self.patterns:
+                            await self._transport.register(
+                                self.engine, self.instance, self.patterns
+                            )
                     continue
                 logger.exception("%s failed for %s", what, self._address)
             else:
