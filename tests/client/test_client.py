@@ -49,7 +49,20 @@ async def test_publish_before_start_says_what_to_do() -> None:
     with pytest.raises(MessageBusError, match="not started; use 'async with client:'"):
         await client.publish("risk.alert.var", {})
     with pytest.raises(MessageBusError, match="not started"):
-        await client.subscribe("risk.*", print)
+        await client.request("risk.rpc.x", {})
+
+
+async def test_subscriptions_made_before_start_take_effect_at_start() -> None:
+    risk = create_messagebus_client(EngineType.RISK)
+    strategy = create_messagebus_client(EngineType.STRATEGY)
+    got = Collector()
+    await strategy.subscribe("risk.alert.*", got)
+    await strategy.serve("strategy.rpc.ping", lambda request: {"pong": True})
+    async with risk, strategy:
+        await risk.publish("risk.alert.var", {"n": 1})
+        reply = await risk.request("strategy.rpc.ping")
+        await got.wait_for(1)
+    assert reply.payload == {"pong": True}
 
 
 @pytest.mark.parametrize(

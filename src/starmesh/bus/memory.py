@@ -25,7 +25,7 @@ from starmesh.bus.transport import (
 from starmesh.core.clock import now_ns
 from starmesh.core.codec import MessageCodec
 from starmesh.core.enums import EngineType
-from starmesh.core.errors import ConfigurationError, MessageBusError
+from starmesh.core.errors import ConfigurationError, MessageBusError, NotHandledError
 from starmesh.core.message import Message
 from starmesh.core.topics import TopicMatcher, validate_pattern
 
@@ -116,6 +116,8 @@ class MemoryEndpoint:
                 pending = deliver(entry.message)
                 if pending is not None:
                     await pending
+            except NotHandledError:
+                self._transport._not_handled += 1  # unsubscribed while it was queued
             except Exception as exc:
                 self.failed += 1
                 self._transport._delivery_failed(self, entry, exc)
@@ -169,6 +171,7 @@ class MemoryTransport:
         self._redelivered = 0
         self._dead_lettered = 0
         self._undeliverable = 0
+        self._not_handled = 0
         self._retired_delivered = 0
         self._retired_failed = 0
         self._retired_dropped = 0
@@ -251,6 +254,7 @@ class MemoryTransport:
             "unrouted": self._unrouted,
             "delivered": self._retired_delivered + sum(e.delivered for e in endpoints),
             "handler_failures": self._retired_failed + sum(e.failed for e in endpoints),
+            "not_handled": self._not_handled,
             "redelivered": self._redelivered,
             "dead_lettered": self._dead_lettered,
             "dropped": self._retired_dropped + sum(e.inbox.dropped for e in endpoints),

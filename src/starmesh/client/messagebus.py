@@ -24,6 +24,7 @@ from starmesh.core.errors import (
     MessageBusError,
     MessageEncodeError,
     NoResponderError,
+    NotHandledError,
     RemoteError,
     RequestTimeout,
 )
@@ -115,6 +116,11 @@ class MessageBusClient:
                 self._md_endpoint = await connection.marketdata.open_endpoint(
                     self.engine, self.instance, self._deliver
                 )
+            # Subscriptions made before start: their handlers were ready before anything
+            # could arrive, so a backlog waiting for this engine finds them.
+            for pattern in self._handlers.patterns():
+                for endpoint in self._endpoints_for(pattern):
+                    await endpoint.subscribe(pattern)
             self._running = True
 
     async def stop(self) -> None:
@@ -185,14 +191,16 @@ class MessageBusClient:
         """Call ``handler(message)`` for every message whose topic matches ``pattern``.
 
         Patterns are globs: ``risk.alert.*`` (``*`` spans dots too), ``?`` one character.
+        Subscribing before ``start`` is best for an engine that may restart with a backlog
+        waiting: the handlers are in place before the first message is fetched.
         """
-        self._require_running("subscribe")
         validate_pattern(pattern)
         subscription = Subscription(pattern, handler)
         self._handlers.add(pattern, subscription)
         self._subscriptions[subscription] = None
-        for endpoint in self._endpoints_for(pattern):
-            await endpoint.subscribe(pattern)
+        if self._running:
+            for endpoint in self._endpoints_for(pattern):
+                await endpoint.subscribe(pattern)
         return subscription
 
     async def unsubscribe(self, subscription: Subscription) -> None:
@@ -391,7 +399,7 @@ class MessageBusClient:
         subscriptions = self._handlers.match(message.topic)
         if not subscriptions:
             self._unhandled += 1
-            return None
+            raise NotHandledError(f"{self.address} has no handler for {message.topic!r}")
         failed: list[Subscription] = []
         for index, subscription in enumerate(subscriptions):
             if subscription.is_async:

@@ -13,6 +13,7 @@ __all__ = [
     "MessageDecodeError",
     "MessageEncodeError",
     "NoResponderError",
+    "NotHandledError",
     "RemoteError",
     "RequestTimeout",
     "StarmeshError",
@@ -57,6 +58,14 @@ class RemoteError(MessageBusError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+
+
+class NotHandledError(MessageBusError):
+    """No handler of the receiving instance matches the message's topic.
+
+    A transport with durable queues leaves such a message for an instance that can handle it
+    (after a while, with the dead letters as the last stop); the embedded bus drops it.
+    """
 
 
 class HandlerError(MessageBusError):

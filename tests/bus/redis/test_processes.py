@@ -12,7 +12,7 @@ from starmesh import EngineType, MessagePriority, Settings, create_messagebus_cl
 from starmesh.bus.redis.replies import entries
 from tests.helpers import Collector, eventually
 from tests.processes.harness import Worker
-from tests.redis_server import RedisServer
+from starmesh.testing import RedisServer
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from starmesh.core.errors import BusUnavailableError
 from starmesh.core.ids import message_id
 from starmesh.core.payloads import Quote
 from tests.helpers import Collector, eventually
-from tests.redis_server import RedisServer
+from starmesh.testing import RedisServer
 
 E = EngineType
 
@@ -315,3 +315,38 @@ async def test_starting_against_a_dead_server_says_where(key_prefix: str) -> Non
     ) as caught:
         await client.start()
     assert "s3cret" not in str(caught.value)
+
+
+async def test_an_engine_restarting_with_a_backlog_handles_all_of_it(
+    connect: Any, redis_server: RedisServer, key_prefix: str
+) -> None:
+    old = await connect(E.PORTFOLIO, "old")
+    await old.subscribe("strategy.signals.*", print)
+    await old.stop()  # its subscription stays registered: messages wait for its successor
+    strategy = await connect(E.STRATEGY)
+    for n in range(500):
+        await strategy.publish("strategy.signals.buy", {"n": n})
+    settings = Settings(key_prefix=key_prefix)
+    new = create_messagebus_client(
+        E.PORTFOLIO, url=redis_server.url, instance="new", settings=settings
+    )
+    got = Collector()
+    await new.subscribe("strategy.signals.*", got)  # before start: no message finds it unready
+    async with new:
+        await got.wait_for(500)
+        assert new.stats()["unhandled"] == 0
+    assert [m.payload["n"] for m in got.messages] == list(range(500))
+
+
+async def test_a_message_only_another_instance_handles_is_left_for_it(connect: Any) -> None:
+    generalist = await connect(E.ANALYTICS, "generalist", claim_idle_ms=200)
+    specialist = await connect(E.ANALYTICS, "specialist", claim_idle_ms=200)
+    general, special = Collector(), Collector()
+    await generalist.subscribe("factor.*", general)
+    await specialist.subscribe("factor.special", special)
+    factor = await connect(E.FACTOR)
+    await asyncio.gather(*(factor.publish("factor.returns", {"n": n}) for n in range(50)))
+    await general.wait_for(50, timeout=30)
+    assert sorted(m.payload["n"] for m in general.messages) == list(range(50))
+    assert special.messages == []
+    assert await generalist.dead_letters() == []

@@ -38,7 +38,7 @@ from starmesh.bus.redis.replies import Entries
 from starmesh.bus.transport import DeliveryHandler, address_of
 from starmesh.core.clock import now_ns
 from starmesh.core.enums import EngineType, MessagePriority
-from starmesh.core.errors import MessageBusError, MessageDecodeError
+from starmesh.core.errors import MessageBusError, MessageDecodeError, NotHandledError
 from starmesh.core.message import Message
 from starmesh.core.routing import pattern_buses
 from starmesh.core.topics import TopicMatcher, validate_pattern
@@ -114,6 +114,7 @@ class RedisEndpoint:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.delivered = 0
         self.failed = 0
+        self.not_handled = 0
         self.duplicates = 0
         self.dead_lettered = 0
         self.reclaimed = 0
@@ -173,6 +174,7 @@ class RedisEndpoint:
         return {
             "delivered": self.delivered,
             "handler_failures": self.failed,
+            "not_handled": self.not_handled,
             "duplicates": self.duplicates,
             "dead_lettered": self.dead_lettered,
             "reclaimed": self.reclaimed,
@@ -299,6 +301,13 @@ class RedisEndpoint:
                 pending = deliver(entry.message)
                 if pending is not None:
                     await pending
+            except NotHandledError:
+                # Not for this instance (yet): leave it pending, unacknowledged. An instance
+                # with a handler (maybe this one, once subscribed) reclaims it after
+                # claim_idle_ms; after max_deliveries it becomes a dead letter.
+                self.not_handled += 1
+                if entry.stream is not None:
+                    self._in_flight.discard((entry.stream, entry.entry_id))
             except Exception as exc:
                 self.failed += 1
                 entry.deliveries += 1

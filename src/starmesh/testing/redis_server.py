@@ -1,6 +1,6 @@
-"""Private redis-server processes for tests: started on a free port, stopped or killed at will.
+"""Private redis-server processes: started on a free port, stopped or killed at will.
 
-Tests never touch a Redis they did not start. The binary comes from
+Tests and benchmarks never touch a Redis they did not start. The binary comes from
 ``STARMESH_TEST_REDIS_SERVER`` or ``PATH`` (``make test`` installs it when missing); without
 it the Redis tests fail with the reason, they are not skipped.
 """
