@@ -25,6 +25,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from starmesh.bench.loops import LoopName, run_on
+from starmesh.bus.redis.replies import streams
 from starmesh.client import create_messagebus_client
 from starmesh.core.config import Settings
 from starmesh.core.enums import EngineType, MessagePriority
@@ -101,10 +102,10 @@ async def run_baseline(recorder: Recorder, url: str, stream: str) -> None:
     print("ready", flush=True)
     while not recorder.done.is_set():
         reply = await redis.xreadgroup(BASELINE_GROUP, "peer", {stream: ">"}, count=256, block=1000)
-        for _stream, entries in reply or ():
+        for _stream, entries in streams(reply):
             ids = []
             for entry_id, fields in entries:
-                stamp = decoder.decode(fields[b"m"])
+                stamp = decoder.decode((fields or {})[b"m"])
                 recorder.record(stamp.ts_publish, stamp.priority)
                 ids.append(entry_id)
             await redis.xack(stream, BASELINE_GROUP, *ids)

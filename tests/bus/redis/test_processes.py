@@ -10,9 +10,9 @@ import redis.asyncio as aioredis
 
 from starmesh import EngineType, MessagePriority, Settings, create_messagebus_client
 from starmesh.bus.redis.replies import entries
+from starmesh.testing import RedisServer
 from tests.helpers import Collector, eventually
 from tests.processes.harness import Worker
-from starmesh.testing import RedisServer
 
 
 @pytest.fixture

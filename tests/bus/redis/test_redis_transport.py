@@ -23,8 +23,8 @@ from starmesh.bus.redis.replies import as_bytes, entries, streams
 from starmesh.core.errors import BusUnavailableError
 from starmesh.core.ids import message_id
 from starmesh.core.payloads import Quote
-from tests.helpers import Collector, eventually
 from starmesh.testing import RedisServer
+from tests.helpers import Collector, eventually
 
 E = EngineType
 
