@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 from starmesh.bus.inbox import InboxEntry, PriorityInbox
@@ -160,7 +160,7 @@ class MemoryTransport:
         self._broadcast = _pattern_set(broadcast_patterns)
         self._conflated = _pattern_set(conflated_patterns)
         self._routes: TopicMatcher[_EngineGroup] = TopicMatcher()
-        self._plans: dict[str, tuple[_Delivery, ...]] = {}
+        self._plans: OrderedDict[str, tuple[_Delivery, ...]] = OrderedDict()
         """Per topic, where its messages go; dropped on every subscription change."""
         self._groups: dict[EngineType, _EngineGroup] = {}
         self._endpoints: dict[str, MemoryEndpoint] = {}
@@ -273,7 +273,7 @@ class MemoryTransport:
             shared = not broadcast and len(instances) > 1
             plan.append((instances, group if shared else None))
         if len(self._plans) >= _PLAN_CACHE_SIZE:
-            del self._plans[next(iter(self._plans))]
+            self._plans.popitem(last=False)
         result = self._plans[topic] = tuple(plan)
         return result
 

@@ -120,5 +120,55 @@ def bench_memory(
     console.print(f"results written to {output}")
 
 
+@bench_app.command("redis")
+def bench_redis(
+    url: Annotated[
+        str | None, typer.Option(help="Use this Redis (default: start a private redis-server).")
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Paced rate for latency, msg/s.", min=1)] = 2_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of paced latency samples.", min=0.5)] = 5,
+    messages: Annotated[
+        int, typer.Option(help="Messages in the throughput run.", min=1_000)
+    ] = 200_000,
+    backlog: Annotated[
+        int, typer.Option(help="NORMAL messages ahead of the FLASH_CRASH one.", min=1)
+    ] = 50_000,
+    loop: LoopOption = "all",
+    output: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path(
+        "bench-results/redis.json"
+    ),
+) -> None:
+    """Engine -> engine over Redis Streams in two processes, beside a bare redis-py loop."""
+    from starmesh.bench.machine import write_report
+    from starmesh.bench.redis import TARGETS, run_redis_bench
+
+    loops = _loops(loop, allow_all=True)
+    config = {"url": url, "rate": rate, "seconds": seconds, "messages": messages,
+              "backlog": backlog, "loops": loops, "targets": TARGETS}  # fmt: skip
+    with console.status("measuring the Redis transport..."):
+        results = run_redis_bench(
+            url=url, rate=rate, seconds=seconds, messages=messages, backlog=backlog, loops=loops
+        )
+    write_report(output, "redis", config, results)
+    table = Table(title=f"starmesh bench redis (Redis {results['redis']}, two processes)")
+    for column in ("loop", "side", "p50 µs", "p99 µs", "max µs", "msg/s", "zero loss",
+                   "flash ms", "backlog before flash"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for name in loops:
+        result = results[name]
+        for side, flash_side in (("starmesh", "starmesh"), ("baseline_redis_py", "baseline_fifo")):
+            latency = result["latency"][side]
+            throughput = result["throughput"][side]
+            flash = result["flash_crash_behind_backlog"][flash_side]
+            table.add_row(
+                name, side, f"{latency['p50_us']}", f"{latency['p99_us']}", f"{latency['max_us']}",
+                f"{throughput['msgs_per_s']:,}", str(throughput["zero_loss"]),
+                f"{flash['flash_latency_ms']}", f"{flash['backlog_handled_before_flash']:,}",
+            )  # fmt: skip
+    console.print(table)
+    console.print(json.dumps({name: results[name]["targets_met"] for name in loops}))
+    console.print(f"results written to {output}")
+
+
 def main() -> None:
     app()

@@ -54,8 +54,6 @@ class Settings(BaseSettings):
     """Fetched-but-unhandled entries an instance holds before it reads only the urgent lanes."""
     block_ms: PositiveInt = 1_000
     """How long a reader's blocking XREADGROUP waits before it looks around again."""
-    urgent_poll_ms: PositiveFloat = 1.0
-    """While an instance is saturated, how often it polls the FLASH_CRASH/URGENT lanes."""
     dedup_window: PositiveInt = 100_000
     """Message ids remembered per instance so a redelivery is not handled twice."""
     member_ttl_s: PositiveFloat = 86_400.0

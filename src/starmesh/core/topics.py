@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
@@ -72,7 +73,8 @@ class TopicMatcher(Generic[T]):
     def __init__(self, cache_size: int = 65_536) -> None:
         self._exact: dict[str, dict[T, None]] = {}
         self._wild: dict[str, tuple[Callable[[str], object], dict[T, None]]] = {}
-        self._cache: dict[str, tuple[T, ...]] = {}
+        # OrderedDict: evicting its oldest entry is O(1), a plain dict's is not (see dedup.py).
+        self._cache: OrderedDict[str, tuple[T, ...]] = OrderedDict()
         self._cache_size = cache_size
 
     def add(self, pattern: str, value: T) -> bool:
@@ -121,7 +123,7 @@ class TopicMatcher(Generic[T]):
                 found.update(values)
         result = tuple(found)
         if len(self._cache) >= self._cache_size:
-            del self._cache[next(iter(self._cache))]
+            self._cache.popitem(last=False)
         self._cache[topic] = result
         return result
 

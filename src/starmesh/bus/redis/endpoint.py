@@ -1,19 +1,20 @@
 """One engine instance on Redis Streams: fetch, handle most urgent first, ack, reclaim.
 
-Four tasks per instance:
+Tasks per instance:
 
 - the *reader* XREADGROUPs the engine's five inbox lanes and the instance's reply stream
-  into a local priority buffer. While fewer than ``max_prefetch`` entries wait it blocks on
-  all of them; past that it polls only the FLASH_CRASH and URGENT lanes (and replies) every
-  ``urgent_poll_ms``, so an urgent message never waits behind a fetched backlog;
+  into a local priority buffer, and waits for room once ``max_prefetch`` entries wait;
+- the *urgent reader* blocks on the FLASH_CRASH and URGENT lanes and the replies alone, so
+  Redis hands it an urgent message the moment it arrives, however big the fetched backlog;
 - the *deliverer* hands the buffer's most urgent entry to the callback, retries a failed one
-  up to ``max_deliveries`` attempts, then writes it to the dead-letter stream;
+  up to ``max_deliveries`` attempts, then writes it to the dead-letter stream; it yields to
+  the event loop every 0.2 ms of work so the readers keep up;
 - the *acker* XACKs handled entries in batches, off the handling path;
 - *maintenance* heartbeats the registry, reclaims entries other instances left pending longer
   than ``claim_idle_ms`` (XPENDING + XCLAIM), dead-letters entries delivered too often, and
   trims acknowledged entries (XTRIM MINID).
 
-Market-data broadcast (``md:updates``) has a fifth task, started on the first subscription
+Market-data broadcast (``md:updates``) has one more task, started on the first subscription
 that can match it: a plain XREAD from the instance's own position, no group, no acks.
 """
 
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 _URGENT_LANES = (MessagePriority.FLASH_CRASH, MessagePriority.URGENT)
 _TRIM_EVERY = 10
+_YIELD_AFTER_S = 0.000_2
+"""The deliverer gives the event loop a turn at least this often while it has work."""
 """Maintenance rounds between two XTRIM MINID passes."""
 
 
@@ -128,6 +131,7 @@ class RedisEndpoint:
     async def open(self) -> None:
         await self._create_groups()
         self._spawn("reader", self._read_loop())
+        self._spawn("urgent-reader", self._urgent_read_loop())
         self._spawn("deliverer", self._deliver_loop())
         self._spawn("acker", self._ack_loop())
         self._spawn("maintenance", self._maintenance_loop())
@@ -137,7 +141,7 @@ class RedisEndpoint:
         if self._closing:
             return
         self._closing = True
-        for name in ("reader", "broadcast", "maintenance"):
+        for name in ("reader", "urgent-reader", "broadcast", "maintenance"):
             await self._cancel(name)
         with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
             await self._drain_backlog()
@@ -185,30 +189,38 @@ class RedisEndpoint:
     # --- fetching ----------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        """Fetch every lane while fewer than ``max_prefetch`` entries wait; else wait for room."""
         settings = self._settings
-        poll = settings.urgent_poll_ms / 1000
         while True:
-            saturated = len(self._buffer) >= settings.max_prefetch
-            streams = self._urgent_streams if saturated else self._all_streams
-            response = await self._retrying(
-                "read",
-                partial(
-                    self._redis.xreadgroup,
-                    self._group,
-                    self.instance,
-                    streams,
-                    count=settings.read_count,
-                    block=None if saturated else settings.block_ms,
-                ),
-            )
-            fetched = replies.streams(response)
-            if fetched:
-                await self._take(fetched)
-            elif saturated:
+            if len(self._buffer) >= settings.max_prefetch:
                 self._room.clear()
                 if len(self._buffer) >= self._low_water:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._room.wait(), poll)
+                    await self._room.wait()
+                continue
+            await self._fetch(self._all_streams)
+
+    async def _urgent_read_loop(self) -> None:
+        """Block on the FLASH_CRASH and URGENT lanes and the replies, whatever else is going on:
+        Redis wakes this read the moment one arrives, so it overtakes any fetched backlog.
+        """
+        while True:
+            await self._fetch(self._urgent_streams)
+
+    async def _fetch(self, streams: _Offsets) -> None:
+        response = await self._retrying(
+            "read",
+            partial(
+                self._redis.xreadgroup,
+                self._group,
+                self.instance,
+                streams,
+                count=self._settings.read_count,
+                block=self._settings.block_ms,
+            ),
+        )
+        fetched = replies.streams(response)
+        if fetched:
+            await self._take(fetched)
 
     def _accept(
         self, fetched: list[tuple[str, Entries]], deliveries: dict[bytes, int] | None = None
@@ -284,15 +296,16 @@ class RedisEndpoint:
     async def _deliver_loop(self) -> None:
         buffer = self._buffer
         deliver = self._deliver
-        since_yield = 0
+        clock = asyncio.get_running_loop().time
+        yield_at = clock() + _YIELD_AFTER_S
         while True:
             entry = buffer.get_nowait()
             if entry is None:
                 if self._closing:
                     return
                 self._room.set()
-                since_yield = 0
                 await buffer.wait()
+                yield_at = clock() + _YIELD_AFTER_S
                 continue
             assert isinstance(entry, StreamEntry)
             if len(buffer) < self._low_water:
@@ -322,10 +335,11 @@ class RedisEndpoint:
                 if entry.stream is not None:
                     self._in_flight.discard((entry.stream, entry.entry_id))
                     self._ack(entry.stream, entry.entry_id)
-            since_yield += 1
-            if since_yield >= 256:
-                since_yield = 0
+            if clock() >= yield_at:
+                # Handlers that never await would keep the readers from running: a FLASH_CRASH
+                # message fetched meanwhile would wait. Yield on a time budget, not a count.
                 await asyncio.sleep(0)
+                yield_at = clock() + _YIELD_AFTER_S
 
     def _ack(self, stream: str, entry_id: bytes) -> None:
         self._acks.setdefault(stream, []).append(entry_id)

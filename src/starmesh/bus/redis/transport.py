@@ -74,12 +74,15 @@ class RedisTransport:
         self._broadcast = TopicMatcher[bool]()
         for pattern in self.broadcast_patterns:
             self._broadcast.add(pattern, True)
-        # No socket_timeout: with one set, redis-py sends through asyncio.wait_for, which on
-        # Python 3.11 can swallow a task's cancellation. A dead peer is noticed by TCP
-        # keepalive instead (about 11 s), and publishes keep their own deadline.
+        # socket_timeout=None, explicitly (redis-py's default is 5 s): with a timeout, every
+        # reply is read inside an asyncio.timeout and every send goes through
+        # asyncio.wait_for, which costs CPU per reply and, on Python 3.11, can swallow a
+        # task's cancellation. A dead peer is noticed by TCP keepalive instead (about 11 s);
+        # publishes keep their own deadline.
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             decode_responses=False,
+            socket_timeout=None,
             socket_connect_timeout=2.0,
             socket_keepalive=True,
             socket_keepalive_options=_KEEPALIVE,
