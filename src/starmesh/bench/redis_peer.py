@@ -9,7 +9,7 @@ line with what it measured:
 
 - ``latency``: one-way latencies ``time.time_ns() - ts_publish`` in ns (same host clock);
 - ``throughput``: wall-clock ns of the first and last message handled;
-- ``flash``: the FLASH_CRASH message's latency and how many messages were handled before it.
+- ``flash``: each FLASH_CRASH message's latency and how much of the backlog went before it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from starmesh.client import create_messagebus_client
 from starmesh.core.config import Settings
 from starmesh.core.enums import EngineType, MessagePriority
 from starmesh.core.message import Message
+from starmesh.platform.process import settle_after_startup
 
 BASELINE_GROUP = "bench"
 
@@ -42,8 +43,8 @@ class Recorder:
         self.latencies: list[int] = []
         self.first_ns = 0
         self.last_ns = 0
-        self.flash_latency_ns: int | None = None
-        self.handled_before_flash = 0
+        self.flash_latencies_ns: list[int] = []
+        self.handled_before_flash: list[int] = []
         self.done = asyncio.Event()
 
     def record(self, ts_publish: int, priority: int) -> None:
@@ -55,8 +56,8 @@ class Recorder:
         if self.mode == "latency":
             self.latencies.append(now - ts_publish)
         elif self.mode == "flash" and priority == MessagePriority.FLASH_CRASH:
-            self.flash_latency_ns = now - ts_publish
-            self.handled_before_flash = self.count - 1
+            self.flash_latencies_ns.append(now - ts_publish)
+            self.handled_before_flash.append(self.count - len(self.flash_latencies_ns))
         if self.count == self.expected:
             self.done.set()
 
@@ -66,7 +67,7 @@ class Recorder:
             "latencies_ns": self.latencies,
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
-            "flash_latency_ns": self.flash_latency_ns,
+            "flash_latencies_ns": self.flash_latencies_ns,
             "handled_before_flash": self.handled_before_flash,
         }
 
@@ -80,8 +81,9 @@ async def run_starmesh(recorder: Recorder, url: str, prefix: str) -> None:
     def handle(message: Message) -> None:
         recorder.record(message.ts_publish, message.priority)
 
+    await client.subscribe("bench.*", handle)
     async with client:
-        await client.subscribe("bench.*", handle)
+        settle_after_startup()
         print("ready", flush=True)
         await recorder.done.wait()
 
@@ -99,6 +101,7 @@ async def run_baseline(recorder: Recorder, url: str, stream: str) -> None:
     except Exception as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+    settle_after_startup()  # the same process tuning as the starmesh side
     print("ready", flush=True)
     while not recorder.done.is_set():
         reply = await redis.xreadgroup(BASELINE_GROUP, "peer", {stream: ">"}, count=256, block=1000)

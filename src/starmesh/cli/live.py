@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from starmesh.platform.demo import Demo
+from starmesh.platform.process import settle_after_startup
 
 __all__ = ["run_demo"]
 
@@ -57,6 +58,7 @@ async def run_demo(duration: float | None, quotes_per_second: float, console: Co
             loop.add_signal_handler(signum, stop.set)
     demo = Demo(quotes_per_second=quotes_per_second)
     await demo.start()
+    settle_after_startup()
     started = time.monotonic()
     deadline = None if duration is None else started + duration
     interactive = console.is_terminal and sys.stdout.isatty()

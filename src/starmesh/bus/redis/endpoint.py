@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 _URGENT_LANES = (MessagePriority.FLASH_CRASH, MessagePriority.URGENT)
 _TRIM_EVERY = 10
+_DECODE_SLICE = 64
 _YIELD_AFTER_S = 0.000_2
 """The deliverer gives the event loop a turn at least this often while it has work."""
 """Maintenance rounds between two XTRIM MINID passes."""
@@ -256,7 +257,17 @@ class RedisEndpoint:
     async def _take(
         self, fetched: list[tuple[str, Entries]], deliveries: dict[bytes, int] | None = None
     ) -> None:
-        for stream, entry_id, raw, reason in self._accept(fetched, deliveries):
+        """Decode and buffer ``fetched`` in slices, giving the event loop a turn in between:
+        decoding a whole fetch at once holds up an urgent message arriving meanwhile.
+        """
+        rejected: list[_Rejected] = []
+        for stream, stream_entries in fetched:
+            for start in range(0, len(stream_entries), _DECODE_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                chunk = stream_entries[start : start + _DECODE_SLICE]
+                rejected += self._accept([(stream, chunk)], deliveries)
+        for stream, entry_id, raw, reason in rejected:
             await self._write_dead_letter(stream, entry_id, raw, reason)
 
     async def _broadcast_position(self) -> bytes:
