@@ -350,3 +350,26 @@ async def test_a_message_only_another_instance_handles_is_left_for_it(connect: A
     assert sorted(m.payload["n"] for m in general.messages) == list(range(50))
     assert special.messages == []
     assert await generalist.dead_letters() == []
+
+
+async def test_a_message_no_instance_handles_ends_as_a_dead_letter(
+    connect: Any, key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    strategy = await connect(E.STRATEGY, claim_idle_ms=100)
+    handled = Collector()
+    await strategy.subscribe("analytics.*", handled)
+    inbox = f"{key_prefix}:{{strategy}}:inbox:normal"
+    await redis_client.xadd(inbox, {"m": foreign_message("vpin.nobody.listens", {"n": 1})})
+    await redis_client.xadd(inbox, {"m": foreign_message("analytics.fine", {"n": 2})})
+    await handled.wait_for(1)
+
+    async def dead_lettered() -> bool:
+        return len(await strategy.dead_letters()) == 1
+
+    await eventually(dead_lettered, timeout=20, what="the orphan dead-lettered")
+    (letter,) = await strategy.dead_letters()
+    assert letter.message is not None
+    assert letter.message.topic == "vpin.nobody.listens"
+    assert "no instance of strategy handled it" in letter.reason
+    assert (await redis_client.xpending(inbox, "strategy"))["pending"] == 0
+    assert [m.topic for m in handled.messages] == ["analytics.fine"]

@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 _URGENT_LANES = (MessagePriority.FLASH_CRASH, MessagePriority.URGENT)
 _TRIM_EVERY = 10
+_ORPHAN_AFTER = 10
+"""Pending this many claim_idle_ms with no instance taking it: a dead letter."""
 _DECODE_SLICE = 64
 _YIELD_AFTER_S = 0.000_2
 """The deliverer gives the event loop a turn at least this often while it has work."""
@@ -113,6 +115,8 @@ class RedisEndpoint:
         self._acks: dict[str, list[bytes]] = {}
         self._acks_waiting = asyncio.Event()
         self.patterns: list[str] = []
+        self._matcher: TopicMatcher[bool] = TopicMatcher()
+        """This instance's patterns."""
         self._broadcast_matcher: TopicMatcher[bool] = TopicMatcher()
         self._closing = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -161,6 +165,7 @@ class RedisEndpoint:
         if pattern in self.patterns:
             return
         self.patterns.append(pattern)
+        self._matcher.add(pattern, True)
         if self._transport.broadcast_patterns and pattern_buses(pattern)[1]:
             self._broadcast_matcher.add(pattern, True)
             if "broadcast" not in self._tasks:
@@ -172,6 +177,7 @@ class RedisEndpoint:
         if pattern not in self.patterns:
             return
         self.patterns.remove(pattern)
+        self._matcher.remove(pattern, True)
         self._broadcast_matcher.remove(pattern, True)
         await self._transport.register(self.engine, self.instance, self.patterns)
 
@@ -442,7 +448,12 @@ class RedisEndpoint:
             await self._transport.register(self.engine, self.instance, self.patterns)
 
     async def _reclaim(self) -> None:
-        """Take over entries left pending too long; dead-letter those delivered too often."""
+        """Take over entries left pending too long that this instance handles.
+
+        Dead-letters an entry delivered ``max_deliveries`` times (a message that keeps killing
+        its instances), and one no instance has taken for ``_ORPHAN_AFTER`` x claim_idle_ms
+        (no instance of the engine handles its topic any more).
+        """
         idle = self._settings.claim_idle_ms
         lanes = list(self._lanes.values())
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -450,29 +461,53 @@ class RedisEndpoint:
                 pipe.xpending_range(stream, self._group, "-", "+", 100, idle=idle)
             pending_by_lane = await pipe.execute()
         for stream, pending in zip(lanes, pending_by_lane, strict=True):
-            to_claim: dict[bytes, int] = {}
-            for item in pending:
-                entry_id, owner = item["message_id"], item["consumer"]
-                if owner.decode() == self.instance and (stream, entry_id) in self._in_flight:
-                    continue  # ours, still waiting in the buffer or being handled
-                if item["times_delivered"] >= self._settings.max_deliveries:
-                    await self._dead_letter_pending(stream, entry_id, item["times_delivered"])
-                else:
-                    to_claim[entry_id] = item["times_delivered"]
-            if to_claim:
-                claimed = replies.entries(
-                    await self._redis.xclaim(
-                        stream, self._group, self.instance, idle, list(to_claim)
-                    )
+            candidates = [
+                item
+                for item in pending
+                if not (
+                    item["consumer"].decode() == self.instance
+                    and (stream, item["message_id"]) in self._in_flight
                 )
-                self.reclaimed += len(claimed)
-                await self._take([(stream, claimed)], deliveries=to_claim)
+            ]
+            if candidates:
+                await self._reclaim_lane(stream, candidates)
 
-    async def _dead_letter_pending(self, stream: str, entry_id: bytes, delivered: int) -> None:
-        found = replies.entries(await self._redis.xrange(stream, entry_id, entry_id))
-        raw = (found[0][1] or {}).get(b"m", b"") if found else b""
-        reason = f"delivered {delivered} times without being acknowledged (instances died?)"
-        await self._write_dead_letter(stream, entry_id, raw, reason)
+    async def _reclaim_lane(self, stream: str, candidates: list[dict[str, Any]]) -> None:
+        idle = self._settings.claim_idle_ms
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in candidates:
+                pipe.xrange(stream, item["message_id"], item["message_id"])
+            contents = [replies.entries(reply) for reply in await pipe.execute()]
+        to_claim: dict[bytes, int] = {}
+        for item, found in zip(candidates, contents, strict=True):
+            entry_id, delivered = item["message_id"], item["times_delivered"]
+            raw = (found[0][1] or {}).get(b"m", b"") if found else b""
+            if not found:  # trimmed while pending: nothing left to deliver
+                self._ack(stream, entry_id)
+            elif delivered >= self._settings.max_deliveries:
+                reason = f"delivered {delivered} times without being acknowledged (instances died?)"
+                await self._write_dead_letter(stream, entry_id, raw, reason)
+            elif self._handles(raw):
+                to_claim[entry_id] = delivered
+            elif item["time_since_delivered"] >= _ORPHAN_AFTER * idle:
+                reason = f"no instance of {self._group} handled it within {_ORPHAN_AFTER * idle} ms"
+                await self._write_dead_letter(stream, entry_id, raw, reason)
+        if to_claim:
+            claimed = replies.entries(
+                await self._redis.xclaim(stream, self._group, self.instance, idle, list(to_claim))
+            )
+            self.reclaimed += len(claimed)
+            await self._take([(stream, claimed)], deliveries=to_claim)
+
+    def _handles(self, raw: bytes) -> bool:
+        """Whether this instance subscribes to the topic of ``raw`` (undecodable: yes, so that
+        ``_take`` dead-letters it with the decode error).
+        """
+        try:
+            topic = self._codec.decode(raw).topic
+        except MessageDecodeError:
+            return True
+        return bool(self._matcher.match(topic))
 
     async def _trim(self) -> None:
         """Drop entries every instance of the engine has acknowledged (XTRIM MINID)."""
