@@ -373,3 +373,27 @@ async def test_a_message_no_instance_handles_ends_as_a_dead_letter(
     assert "no instance of strategy handled it" in letter.reason
     assert (await redis_client.xpending(inbox, "strategy"))["pending"] == 0
     assert [m.topic for m in handled.messages] == ["analytics.fine"]
+
+
+async def test_consumers_resume_their_group_position_after_the_connection_drops(
+    connect: Any, key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    risk = await connect(E.RISK)
+    strategy = await connect(E.STRATEGY)
+    got = Collector()
+    await strategy.subscribe("risk.alert.*", got)
+    for n in range(100):
+        await risk.publish("risk.alert.var", {"n": n})
+    await got.wait_for(100)
+    # Cut every connection but ours (the server keeps its data): readers, publishers, acker.
+    await redis_client.client_kill_filter(_type="normal", skipme=True)
+    for n in range(100, 200):
+        await risk.publish("risk.alert.var", {"n": n})
+    await got.wait_for(200)
+    assert [m.payload["n"] for m in got.messages] == list(range(200))  # no gap, no repeat
+    inbox = f"{key_prefix}:{{strategy}}:inbox:normal"
+
+    async def all_acknowledged() -> bool:
+        return (await redis_client.xpending(inbox, "strategy"))["pending"] == 0
+
+    await eventually(all_acknowledged, what="every delivery acknowledged after the drop")
