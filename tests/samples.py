@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 from starmesh.core import payloads as p
+from starmesh.core.enums import DataType
 
 
 def sample_payloads() -> list[p.Payload]:
+    bar = p.Bar(
+        symbol="^GSPC", interval="1d", ts_start=1_790_000_000_000_000_000,
+        open=5000.0, high=5010.0, low=4990.0, close=5005.0, volume=2.1e9,
+    )  # fmt: skip
+    quote = p.Quote(symbol="MSFT", bid=410.0, ask=410.02, bid_size=500, ask_size=300)
+    snapshot = p.Snapshot(
+        symbol="MSFT", data_type=DataType.QUOTE, seq=42, ts_event=1, source="simulated", data=quote
+    )
     return [
+        p.BarSeries(symbol="^GSPC", interval="1d", bars=[bar, bar]),
+        p.NewsFeed(symbol="AAPL", items=[p.NewsItem(headline="h", published_ns=2)]),
+        snapshot,
+        p.Snapshot(
+            symbol="^GSPC",
+            data_type=DataType.BAR,
+            seq=1,
+            ts_event=2,
+            source="replay",
+            data=p.BarSeries(symbol="^GSPC", interval="1d", bars=[bar]),
+            stale=True,
+            age_s=3.5,
+        ),  # fmt: skip
+        p.MarketDataQuery(symbols=["AAPL"], data_types=[DataType.QUOTE, DataType.LEVEL2]),
+        p.MarketDataReply(
+            snapshots=[snapshot],
+            failures=[p.MarketDataFailure("ZZZZ", DataType.QUOTE, "unknown_symbol", "no ZZZZ")],
+        ),
         p.Quote(symbol="AAPL", bid=189.51, ask=189.53, bid_size=300, ask_size=200),
         p.Trade(symbol="AAPL", price=189.52, size=100, aggressor="BUY", trade_id="T1"),
         p.Bar(

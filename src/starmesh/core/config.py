@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from starmesh.core.codec import DEFAULT_MAX_MESSAGE_BYTES
+from starmesh.core.enums import DataType
 
 __all__ = ["Settings"]
 
@@ -59,3 +60,37 @@ class Settings(BaseSettings):
     member_ttl_s: PositiveFloat = 86_400.0
     """A dead instance's subscriptions stay routed this long, so its successor gets the backlog."""
     reconnect_max_backoff_s: PositiveFloat = 2.0
+
+    # --- MarketData Hub ----------------------------------------------------------------------
+    hub_http_url: str = "http://127.0.0.1:8800"
+    """Where clients reach the hub over HTTP when the bus fails."""
+    cache_ttl_s: dict[DataType, PositiveFloat] = Field(
+        default_factory=lambda: {
+            DataType.QUOTE: 1.0,
+            DataType.TRADE: 1.0,
+            DataType.LEVEL2: 1.0,
+            DataType.BAR: 300.0,
+            DataType.NEWS: 300.0,
+            DataType.ECONOMIC: 3_600.0,
+            DataType.FUNDAMENTAL: 86_400.0,
+        }
+    )
+    """Seconds a value stays fresh, per data type (JSON in the environment variable)."""
+    cache_max_entries: PositiveInt = 100_000
+    refresh_ahead: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    """A hot value is fetched again in the background in the last fraction of its TTL."""
+    breaker_failures: PositiveInt = 5
+    """Consecutive failures of a source that open its circuit breaker."""
+    breaker_reset_s: PositiveFloat = 30.0
+    """Seconds an open breaker waits before letting one probe through."""
+
+    # --- external sources (credentials never appear in logs or reprs) ------------------------
+    alphavantage_key: SecretStr | None = None
+    fred_key: SecretStr | None = None
+    tradingeconomics_key: SecretStr | None = None
+    datagov_key: SecretStr | None = None
+    edgar_user_agent: str | None = None
+    """SEC EDGAR requires ``Name email@example.com`` as the User-Agent."""
+    ibkr_host: str = "127.0.0.1"
+    ibkr_port: PositiveInt = 4002
+    ibkr_client_id: int = 17

@@ -6,7 +6,9 @@ __all__ = [
     "BusUnavailableError",
     "ConfigurationError",
     "HandlerError",
+    "InvalidRequestError",
     "InvalidTopicError",
+    "MalformedResponseError",
     "MarketDataError",
     "MarketDataTimeout",
     "MessageBusError",
@@ -16,7 +18,14 @@ __all__ = [
     "NotHandledError",
     "RemoteError",
     "RequestTimeout",
+    "SourceNotConfiguredError",
+    "SourceThrottledError",
+    "SourceUnauthorizedError",
+    "SourceUnavailableError",
     "StarmeshError",
+    "UnknownSymbolError",
+    "UnsupportedDataTypeError",
+    "market_data_error",
 ]
 
 
@@ -73,11 +82,89 @@ class HandlerError(MessageBusError):
 
 
 class MarketDataError(StarmeshError):
-    """Market data could not be served: bad request, unknown symbol or a source failure."""
+    """Market data could not be served: bad request, unknown symbol or a source failure.
+
+    ``code`` names the kind of failure on the wire; :func:`market_data_error` turns a code and
+    message received from the hub back into the same class.
+    """
+
+    code = "market_data_error"
 
 
 class MarketDataTimeout(MarketDataError, TimeoutError):
     """Market data did not arrive in time."""
+
+    code = "timeout"
+
+
+class InvalidRequestError(MarketDataError, ValueError):
+    """The request itself is wrong: no symbols, an unknown data type or source, bad params."""
+
+    code = "invalid_request"
+
+
+class UnknownSymbolError(MarketDataError):
+    """The source does not know the symbol."""
+
+    code = "unknown_symbol"
+
+
+class UnsupportedDataTypeError(MarketDataError):
+    """The source does not serve that data type."""
+
+    code = "unsupported_data_type"
+
+
+class SourceNotConfiguredError(MarketDataError):
+    """The source needs credentials or settings that are missing."""
+
+    code = "not_configured"
+
+
+class SourceUnauthorizedError(MarketDataError):
+    """The provider rejected the credentials."""
+
+    code = "unauthorized"
+
+
+class SourceThrottledError(MarketDataError):
+    """The provider says we are over its rate limit."""
+
+    code = "throttled"
+
+
+class SourceUnavailableError(MarketDataError):
+    """The provider is down or unreachable, or its circuit breaker is open."""
+
+    code = "unavailable"
+
+
+class MalformedResponseError(MarketDataError):
+    """The provider answered with something that is not the expected shape."""
+
+    code = "malformed_response"
+
+
+_MARKET_DATA_ERRORS: dict[str, type[MarketDataError]] = {
+    cls.code: cls
+    for cls in (
+        MarketDataError,
+        MarketDataTimeout,
+        InvalidRequestError,
+        UnknownSymbolError,
+        UnsupportedDataTypeError,
+        SourceNotConfiguredError,
+        SourceUnauthorizedError,
+        SourceThrottledError,
+        SourceUnavailableError,
+        MalformedResponseError,
+    )
+}
+
+
+def market_data_error(code: str, message: str) -> MarketDataError:
+    """The error of kind ``code`` (as sent by the hub) with ``message``."""
+    return _MARKET_DATA_ERRORS.get(code, MarketDataError)(message)
 
 
 class InvalidTopicError(MessageBusError, ValueError):

@@ -12,13 +12,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from starmesh.core.enums import MessageType
+from starmesh.core.enums import DataType, MessageType
 
 __all__ = [
     "PAYLOAD_MESSAGE_TYPES",
     "PAYLOAD_TYPES",
     "BacktestProgress",
     "Bar",
+    "BarSeries",
     "BookLevel2",
     "EconomicObservation",
     "EconomicSeries",
@@ -31,6 +32,11 @@ __all__ = [
     "HealthStatus",
     "MarginCall",
     "MarginStatus",
+    "MarketData",
+    "MarketDataFailure",
+    "MarketDataQuery",
+    "MarketDataReply",
+    "NewsFeed",
     "NewsItem",
     "Order",
     "Payload",
@@ -43,6 +49,7 @@ __all__ = [
     "RiskLimitBreach",
     "Severity",
     "Side",
+    "Snapshot",
     "ToxicityWarning",
     "Trade",
     "TradingSignal",
@@ -101,6 +108,14 @@ class Bar(Payload, tag="bar", frozen=True):
     volume: NonNegative
 
 
+class BarSeries(Payload, tag="bar_series", frozen=True):
+    """Consecutive bars of one symbol, oldest first."""
+
+    symbol: str
+    interval: str
+    bars: list[Bar]
+
+
 class BookLevel2(Payload, tag="level2", frozen=True):
     symbol: str
     bids: list[PriceLevel]
@@ -138,6 +153,59 @@ class NewsItem(Payload, tag="news", frozen=True):
     symbols: list[str] = msgspec.field(default_factory=list)
     url: str | None = None
     summary: str | None = None
+
+
+class NewsFeed(Payload, tag="news_feed", frozen=True):
+    """Recent news about one symbol, newest first."""
+
+    symbol: str
+    items: list[NewsItem]
+
+
+MarketData = Quote | Trade | Bar | BarSeries | BookLevel2 | Fundamental | EconomicSeries | NewsFeed
+"""What a market-data source returns and a snapshot carries."""
+
+
+class Snapshot(Payload, tag="snapshot", frozen=True):
+    """One value of one (symbol, data type), as the hub distributes it.
+
+    ``seq`` counts the hub's distinct values of that (symbol, data type): two engines that see
+    the same ``seq`` see the same data. ``stale`` marks a value served from cache because its
+    source failed; ``age_s`` says how old it is.
+    """
+
+    symbol: str
+    data_type: DataType
+    seq: int
+    ts_event: int
+    source: str
+    data: MarketData
+    stale: bool = False
+    age_s: float = 0.0
+
+
+class MarketDataQuery(Payload, tag="md_query", frozen=True):
+    """A request to the hub: every (symbol, data type) pair of the lists."""
+
+    symbols: list[str]
+    data_types: list[DataType]
+    source: str | None = None
+    """A source by name; None lets the hub choose the first configured one that serves it."""
+    params: dict[str, str] = msgspec.field(default_factory=dict)
+    """Source parameters, e.g. ``{"interval": "1d", "lookback": "100"}`` for bars."""
+
+
+class MarketDataFailure(msgspec.Struct, frozen=True, gc=False):
+    symbol: str
+    data_type: DataType
+    code: str
+    """A :class:`~starmesh.core.errors.MarketDataError` code."""
+    message: str
+
+
+class MarketDataReply(Payload, tag="md_reply", frozen=True):
+    snapshots: list[Snapshot]
+    failures: list[MarketDataFailure] = msgspec.field(default_factory=list)
 
 
 # --- trading flow ----------------------------------------------------------------------------
@@ -300,10 +368,15 @@ PAYLOAD_MESSAGE_TYPES: dict[type[Payload], MessageType] = {
     Quote: MessageType.QUOTE,
     Trade: MessageType.TRADE,
     Bar: MessageType.BAR,
+    BarSeries: MessageType.BAR,
     BookLevel2: MessageType.LEVEL2,
     Fundamental: MessageType.FUNDAMENTAL,
     EconomicSeries: MessageType.ECONOMIC,
     NewsItem: MessageType.NEWS,
+    NewsFeed: MessageType.NEWS,
+    Snapshot: MessageType.EVENT,
+    MarketDataQuery: MessageType.REQUEST,
+    MarketDataReply: MessageType.REPLY,
     TradingSignal: MessageType.STRATEGY_SIGNAL,
     Order: MessageType.ORDER,
     Fill: MessageType.FILL,
