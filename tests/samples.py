@@ -28,7 +28,7 @@ def sample_payloads() -> list[p.Payload]:
             data=p.BarSeries(symbol="^GSPC", interval="1d", bars=[bar]),
             stale=True,
             age_s=3.5,
-        ),  # fmt: skip
+        ),
         p.MarketDataQuery(symbols=["AAPL"], data_types=[DataType.QUOTE, DataType.LEVEL2]),
         p.MarketDataReply(
             snapshots=[snapshot],

@@ -34,18 +34,18 @@ from starmesh.core import (
     StarmeshError,
 )
 from starmesh.core.config import Settings
-
-
-def create_marketdata_client(*args: object, **kwargs: object) -> object:
-    """The MarketData Hub client (arrives with the hub)."""
-    raise NotImplementedError("the MarketData Hub client is not built yet")
-
+from starmesh.core.payloads import Snapshot
+from starmesh.marketdata.client import MarketDataClient
+from starmesh.marketdata.factory import create_marketdata_client, create_marketdata_hub
+from starmesh.marketdata.hub import MarketDataHub
 
 __all__ = [
     "DataType",
     "EngineType",
     "Handler",
+    "MarketDataClient",
     "MarketDataError",
+    "MarketDataHub",
     "MarketDataTimeout",
     "Message",
     "MessageBusClient",
@@ -58,9 +58,11 @@ __all__ = [
     "RequestTimeout",
     "Responder",
     "Settings",
+    "Snapshot",
     "StarmeshError",
     "Subscription",
     "__version__",
     "create_marketdata_client",
+    "create_marketdata_hub",
     "create_messagebus_client",
 ]

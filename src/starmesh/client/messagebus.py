@@ -85,6 +85,7 @@ class MessageBusClient:
         self._handlers: TopicMatcher[Subscription] = TopicMatcher()
         self._subscriptions: dict[Subscription, None] = {}
         self._pending: dict[str, asyncio.Future[Message]] = {}
+        self._answering: set[asyncio.Task[None]] = set()
         self._topic_types: dict[str, MessageType] = {}
         """Topics already validated, with the message type each implies."""
         self._running = False
@@ -132,6 +133,8 @@ class MessageBusClient:
             endpoints = {id(e): e for e in (self._logic_endpoint, self._md_endpoint) if e}
             for endpoint in endpoints.values():
                 await endpoint.close()
+            while self._answering:  # concurrent answers still need the transports to reply
+                await asyncio.gather(*self._answering, return_exceptions=True)
             self._running = False
             for future in self._pending.values():
                 if not future.done():
@@ -216,19 +219,46 @@ class MessageBusClient:
 
     # --- request / reply ---------------------------------------------------------------------
 
-    async def serve(self, topic: str, responder: Responder) -> Subscription:
+    async def serve(
+        self, topic: str, responder: Responder, *, concurrency: int = 1
+    ) -> Subscription:
         """Answer requests on ``topic`` (a pattern is allowed) with ``responder(request)``.
 
         The responder's return value is the reply payload; if it raises, the requester gets a
         :class:`RemoteError` with the exception's type and message.
+
+        With ``concurrency`` above 1, up to that many requests are answered at once (a server
+        whose answers wait on I/O); the instance's other handlers keep their turn-taking.
+        A request is then acknowledged when its answer starts: if the instance dies, the
+        requester times out rather than the request being answered twice.
         """
         if not callable(responder):
             raise TypeError(f"responder for {topic!r} must be callable")
+        if concurrency < 1:
+            raise MessageBusError(f"concurrency must be at least 1, got {concurrency}")
+        name = getattr(responder, "__qualname__", "responder")
+        if concurrency == 1:
 
-        async def answer(request: Message) -> None:
-            await self._answer(request, responder)
+            async def answer(request: Message) -> None:
+                await self._answer(request, responder)
 
-        answer.__qualname__ = getattr(responder, "__qualname__", "responder")
+        else:
+            slots = asyncio.Semaphore(concurrency)
+
+            async def answer(request: Message) -> None:
+                await slots.acquire()  # full: the endpoint waits, which back-pressures the queue
+
+                async def answer_and_release() -> None:
+                    try:
+                        await self._answer(request, responder)
+                    finally:
+                        slots.release()
+
+                task = asyncio.create_task(answer_and_release(), name=f"answer:{name}")
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+
+        answer.__qualname__ = name
         return await self.subscribe(topic, answer)
 
     async def request(

@@ -163,8 +163,11 @@ _MARKET_DATA_ERRORS: dict[str, type[MarketDataError]] = {
 
 
 def market_data_error(code: str, message: str) -> MarketDataError:
-    """The error of kind ``code`` (as sent by the hub) with ``message``."""
-    return _MARKET_DATA_ERRORS.get(code, MarketDataError)(message)
+    """The error of kind ``code`` (a wire code or a class name, as sent by the hub)."""
+    cls = _MARKET_DATA_ERRORS.get(code) or next(
+        (c for c in _MARKET_DATA_ERRORS.values() if c.__name__ == code), MarketDataError
+    )
+    return cls(message)
 
 
 class InvalidTopicError(MessageBusError, ValueError):

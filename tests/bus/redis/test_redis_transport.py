@@ -117,7 +117,8 @@ async def test_a_subscription_change_is_announced_on_the_control_channel(
     await pubsub.subscribe(f"{key_prefix}:control")
     await pubsub.get_message(timeout=1)  # the subscribe confirmation
     vpin = await connect(E.VPIN)
-    await vpin.subscribe("marketdata.trade.*", print)
+    await vpin.subscribe("marketdata.trade.*", print)  # broadcast only: nothing to announce
+    await vpin.subscribe("risk.alert.*", print)
     announcement = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
     assert announcement is not None
     assert announcement["data"] == b"vpin"
@@ -394,6 +395,27 @@ async def test_consumers_resume_their_group_position_after_the_connection_drops(
     inbox = f"{key_prefix}:{{strategy}}:inbox:normal"
 
     async def all_acknowledged() -> bool:
-        return (await redis_client.xpending(inbox, "strategy"))["pending"] == 0
+        return int((await redis_client.xpending(inbox, "strategy"))["pending"]) == 0
 
     await eventually(all_acknowledged, what="every delivery acknowledged after the drop")
+
+
+async def test_an_instance_that_only_follows_market_data_takes_no_share_of_the_inbox(
+    connect: Any, key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    worker = await connect(E.STRATEGY, "worker")
+    watcher = await connect(E.STRATEGY, "watcher")  # e.g. the engine's market-data client
+    alerts, quotes = Collector(), Collector()
+    await worker.subscribe("risk.alert.*", alerts)
+    await watcher.subscribe("marketdata.quote.AAPL", quotes)
+    risk = await connect(E.RISK)
+    hub = await connect(E.MARKETDATA)
+    await asyncio.gather(*(risk.publish("risk.alert.var", {"n": n}) for n in range(200)))
+    await hub.publish(
+        "marketdata.quote.AAPL", Quote(symbol="AAPL", bid=1, ask=2, bid_size=1, ask_size=1)
+    )
+    await alerts.wait_for(200)
+    await quotes.wait_for(1)
+    assert watcher.stats()["unhandled"] == 0  # it was never handed one of the alerts
+    registry = await redis_client.hgetall(f"{key_prefix}:registry")
+    assert msgspec.msgpack.decode(as_bytes(registry[b"strategy"])) == ["risk.alert.*"]

@@ -101,9 +101,8 @@ class RedisEndpoint:
         self._replies = keys.replies(engine, instance)
         self._dead_letter_key = keys.dead_letters(engine)
         self._all_streams: _Offsets = dict.fromkeys(self._lanes.values(), ">")
-        self._all_streams[self._replies] = ">"
         self._urgent_streams: _Offsets = {self._lanes[p]: ">" for p in _URGENT_LANES}
-        self._urgent_streams[self._replies] = ">"
+        self._broadcast_prefixes = tuple(p.rstrip("*") for p in transport.broadcast_patterns)
         self._buffer = PriorityInbox(
             settings.max_prefetch + settings.read_count * len(self._all_streams),
             conflate=transport.is_broadcast,
@@ -135,21 +134,42 @@ class RedisEndpoint:
 
     async def open(self) -> None:
         await self._create_groups()
-        self._spawn("reader", self._read_loop())
-        self._spawn("urgent-reader", self._urgent_read_loop())
+        self._spawn("reply-reader", self._reply_loop(await self._newest(self._replies)))
         self._spawn("deliverer", self._deliver_loop())
         self._spawn("acker", self._ack_loop())
         self._spawn("maintenance", self._maintenance_loop())
+
+    @property
+    def consuming(self) -> bool:
+        """Whether this instance takes its share of the engine's inbox.
+
+        Only once it subscribes to a shared (not broadcast-only) pattern: an instance that only
+        follows market data or makes requests must not take messages it has no handler for.
+        """
+        return "reader" in self._tasks
+
+    def _shared_patterns(self) -> list[str]:
+        return [p for p in self.patterns if not self._broadcast_only(p)]
+
+    def _broadcast_only(self, pattern: str) -> bool:
+        literal = pattern
+        for i, char in enumerate(pattern):
+            if char in "*?[":
+                literal = pattern[:i]
+                break
+        return bool(self._broadcast_prefixes) and literal.startswith(self._broadcast_prefixes)
 
     async def close(self) -> None:
         """Stop fetching, handle everything fetched and queued for this engine, ack, detach."""
         if self._closing:
             return
         self._closing = True
-        for name in ("reader", "urgent-reader", "broadcast", "maintenance"):
+        consuming = self.consuming
+        for name in ("reader", "urgent-reader", "reply-reader", "broadcast", "maintenance"):
             await self._cancel(name)
-        with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
-            await self._drain_backlog()
+        if consuming:
+            with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
+                await self._drain_backlog()
         self._buffer.wake()
         await asyncio.shield(self._tasks["deliverer"])
         self._acks_waiting.set()
@@ -169,9 +189,13 @@ class RedisEndpoint:
         if self._transport.broadcast_patterns and pattern_buses(pattern)[1]:
             self._broadcast_matcher.add(pattern, True)
             if "broadcast" not in self._tasks:
-                start = await self._broadcast_position()
+                start = await self._newest(self._transport.keys.broadcast)
                 self._spawn("broadcast", self._broadcast_loop(start))
-        await self._transport.register(self.engine, self.instance, self.patterns)
+        if not self._broadcast_only(pattern):
+            await self._transport.register(self.engine, self.instance, self._shared_patterns())
+            if not self.consuming:
+                self._spawn("reader", self._read_loop())
+                self._spawn("urgent-reader", self._urgent_read_loop())
 
     async def unsubscribe(self, pattern: str) -> None:
         if pattern not in self.patterns:
@@ -179,7 +203,13 @@ class RedisEndpoint:
         self.patterns.remove(pattern)
         self._matcher.remove(pattern, True)
         self._broadcast_matcher.remove(pattern, True)
-        await self._transport.register(self.engine, self.instance, self.patterns)
+        if not self._broadcast_only(pattern):
+            shared = self._shared_patterns()
+            await self._transport.register(self.engine, self.instance, shared)
+            if not shared:  # what it fetched and did not handle is reclaimed by the others
+                await self._cancel("reader")
+                await self._cancel("urgent-reader")
+                del self._tasks["reader"], self._tasks["urgent-reader"]
 
     def stats(self) -> dict[str, int]:
         return {
@@ -276,12 +306,34 @@ class RedisEndpoint:
         for stream, entry_id, raw, reason in rejected:
             await self._write_dead_letter(stream, entry_id, raw, reason)
 
-    async def _broadcast_position(self) -> bytes:
-        """The id of the newest broadcast entry: this instance reads what comes after it."""
-        newest = replies.entries(
-            await self._redis.xrevrange(self._transport.keys.broadcast, count=1)
-        )
+    async def _newest(self, stream: str) -> bytes:
+        """The id of the newest entry of ``stream``: a reader without a group starts after it."""
+        newest = replies.entries(await self._redis.xrevrange(stream, count=1))
         return newest[0][0] if newest else b"0-0"
+
+    async def _reply_loop(self, last_id: bytes) -> None:
+        """Replies to this instance's requests: its own stream, read without a group."""
+        settings = self._settings
+        while True:
+            response = await self._retrying(
+                "reply read",
+                partial(
+                    self._redis.xread,
+                    {self._replies: last_id},
+                    count=settings.read_count,
+                    block=settings.block_ms,
+                ),
+            )
+            for _stream, stream_entries in replies.streams(response):
+                for entry_id, fields in stream_entries:
+                    last_id = entry_id
+                    try:
+                        message = self._codec.decode((fields or {}).get(b"m", b""))
+                    except MessageDecodeError as exc:
+                        self._transport.count("reply_decode_errors")
+                        logger.warning("undecodable reply %r: %s", entry_id, exc)
+                        continue
+                    self._buffer.push(StreamEntry(message, None, entry_id))
 
     async def _broadcast_loop(self, last_id: bytes) -> None:
         key = self._transport.keys.broadcast
@@ -435,17 +487,18 @@ class RedisEndpoint:
 
     async def _heartbeat(self) -> None:
         ttl_ms = max(60_000, 4 * self._settings.claim_idle_ms)
+        shared = self._shared_patterns()
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.pexpire(self._replies, ttl_ms)
-            if self.patterns:
+            if shared:
                 members = self._transport.keys.registry_members
-                pipe.hset(members, self._address, member_value(self.patterns))
+                pipe.hset(members, self._address, member_value(shared))
             results = await pipe.execute()
-        if self.patterns and results[1] == 1:
+        if shared and results[1] == 1:
             # Our member entry was gone: the server lost its data (a restart without
             # persistence). Subscribe again so publishers route to us.
             logger.warning("%s: registry entry was missing, registering again", self._address)
-            await self._transport.register(self.engine, self.instance, self.patterns)
+            await self._transport.register(self.engine, self.instance, shared)
 
     async def _reclaim(self) -> None:
         """Take over entries left pending too long that this instance handles.
@@ -524,7 +577,9 @@ class RedisEndpoint:
     # --- setup and teardown ------------------------------------------------------------------
 
     async def _create_groups(self) -> None:
-        for stream in self._all_streams:
+        # The reply stream gets a group too, only so that MKSTREAM creates it: responders
+        # XADD to it with NOMKSTREAM, which tells a gone instance from a live one.
+        for stream in [*self._all_streams, self._replies]:
             try:
                 await self._redis.xgroup_create(stream, self._group, id="0", mkstream=True)
             except ResponseError as exc:
@@ -598,10 +653,8 @@ class RedisEndpoint:
                     logger.warning("%s: consumer groups missing, recreating", self._address)
                     with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
                         await self._create_groups()
-                        if self.patterns:
-                            await self._transport.register(
-                                self.engine, self.instance, self.patterns
-                            )
+                        if shared := self._shared_patterns():
+                            await self._transport.register(self.engine, self.instance, shared)
                     continue
                 logger.exception("%s failed for %s", what, self._address)
             else:

@@ -111,25 +111,24 @@ class ReplaySource:
         return list(self._files)
 
     def status(self) -> SourceStatus:
-        missing = [s for s, p in self._files.items() if not p.exists()]
+        missing = [f"{s} ({p})" for s, p in self._files.items() if not p.exists()]
         if missing:
-            return SourceStatus(
-                name=self.name, state="unconfigured", detail=f"missing files: {missing}"
-            )
+            detail = f"missing files: {', '.join(missing)}"
+            return SourceStatus(name=self.name, state="unconfigured", detail=detail)
         return SourceStatus(name=self.name, state="configured", detail=f"{len(self._files)} series")
 
     async def aclose(self) -> None:
         return None
 
     async def fetch(self, request: DataRequest) -> MarketData:
+        if request.data_type not in self.data_types:
+            raise UnsupportedDataTypeError(
+                f"the replay source serves bars and quotes, not {request.data_type.value}"
+            )
         bars = self._series(request.symbol)
         position = self.position(request.symbol)
         if request.data_type is DataType.QUOTE:
             return self._quote(bars[position])
-        if request.data_type is not DataType.BAR:
-            raise UnsupportedDataTypeError(
-                f"the replay source serves bars and quotes, not {request.data_type.value}"
-            )
         if (request.param("interval") or "1d") != "1d":
             raise InvalidRequestError("the replay data is daily: interval must be 1d")
         lookback = request.param("lookback", "1") or "1"
