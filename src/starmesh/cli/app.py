@@ -170,5 +170,64 @@ def bench_redis(
     console.print(f"results written to {output}")
 
 
+@bench_app.command("hub")
+def bench_hub(
+    url: Annotated[
+        str | None, typer.Option(help="Use this Redis (default: start a private redis-server).")
+    ] = None,
+    calls: Annotated[int, typer.Option(help="L1 get_data calls.", min=1_000)] = 200_000,
+    seconds: Annotated[float, typer.Option(help="Seconds of requests over Redis.", min=0.5)] = 5,
+    inflight: Annotated[int, typer.Option(help="Requests under way per client.", min=1)] = 4,
+    zipf_rate: Annotated[
+        float, typer.Option(help="Zipf: requests per engine per simulated second.", min=1)
+    ] = 2_000,
+    zipf_seconds: Annotated[float, typer.Option(help="Zipf: simulated seconds.", min=1)] = 60,
+    loop: LoopOption = "all",
+    output: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path(
+        "bench-results/hub.json"
+    ),
+) -> None:
+    """The MarketData Hub: L1 get_data, requests over Redis from 13 engines, a Zipf workload."""
+    from starmesh.bench.hub import TARGETS, run_hub_bench
+    from starmesh.bench.machine import write_report
+
+    loops = _loops(loop, allow_all=True)
+    config = {"url": url, "calls": calls, "seconds": seconds, "inflight": inflight,
+              "zipf_rate": zipf_rate, "zipf_seconds": zipf_seconds, "loops": loops,
+              "targets": TARGETS}  # fmt: skip
+    with console.status("measuring the MarketData Hub..."):
+        results = run_hub_bench(
+            url=url, calls=calls, seconds=seconds, inflight=inflight, zipf_rate=zipf_rate,
+            zipf_seconds=zipf_seconds, loops=loops,
+        )  # fmt: skip
+    write_report(output, "hub", config, results)
+    table = Table(title="starmesh bench hub")
+    for column in ("loop", "measure", "side", "per s", "p50 µs", "p99 µs", "max µs"):
+        table.add_column(column, justify="right")
+    for name in loops:
+        for measure, rate_key, sides in (
+            ("L1 get_data", "calls_per_s", ("starmesh", "baseline_async_dict_lookup")),
+            ("get_data over Redis", "requests_per_s", ("starmesh", "baseline_redis_py")),
+        ):
+            part = results[name]["l1" if measure.startswith("L1") else "over_redis"]
+            for side in sides:
+                figures = part[side]
+                table.add_row(
+                    name, measure, side, f"{figures[rate_key]:,}", f"{figures['p50_us']}",
+                    f"{figures['p99_us']}", f"{figures['max_us']}",
+                )  # fmt: skip
+    console.print(table)
+    zipf = results["zipf"]
+    hub, own = zipf["starmesh_hub"], zipf["baseline_cache_per_engine"]
+    console.print(
+        f"Zipf, {zipf['engines']} engines x {zipf['requests_per_engine_per_s']:,.0f} req/s over "
+        f"{zipf['symbols']} symbols for {zipf['simulated_seconds']:g} simulated s: hub hit rate "
+        f"{hub['hit_rate']:.2%}, upstream {hub['upstream_share']:.2%} of requests "
+        f"(a cache per engine: {own['upstream_share']:.2%})"
+    )
+    console.print(json.dumps(results["targets_met"]))
+    console.print(f"results written to {output}")
+
+
 def main() -> None:
     app()

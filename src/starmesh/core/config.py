@@ -77,8 +77,13 @@ class Settings(BaseSettings):
     )
     """Seconds a value stays fresh, per data type (JSON in the environment variable)."""
     cache_max_entries: PositiveInt = 100_000
-    refresh_ahead: Annotated[float, Field(ge=0, lt=1)] = 0.2
-    """A hot value is fetched again in the background in the last fraction of its TTL."""
+    refresh_ahead: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """A hot value is fetched again in the background in the last fraction of its TTL.
+
+    The larger, the earlier: every refresh shortens a hot value's life by that fraction, so
+    it costs upstream calls (measured with ``starmesh bench hub``: 0.2 gave 3.1% of requests
+    upstream, 0.1 about 2%, for quotes of 500 Zipf-distributed symbols).
+    """
     breaker_failures: PositiveInt = 5
     """Consecutive failures of a source that open its circuit breaker."""
     breaker_reset_s: PositiveFloat = 30.0

@@ -129,12 +129,14 @@ class MarketDataClient:
             else:
                 missing.append(pair)
         if missing:
-            asked = MarketDataQuery(
-                symbols=list(dict.fromkeys(s for s, _ in missing)),
-                data_types=list(dict.fromkeys(t for _, t in missing)),
-                source=source,
-                params=dict(params or {}),
-            )
+            asked = query
+            if result:  # some pairs came from L1: ask only for the rest
+                asked = MarketDataQuery(
+                    symbols=list(dict.fromkeys(s for s, _ in missing)),
+                    data_types=list(dict.fromkeys(t for _, t in missing)),
+                    source=source,
+                    params=dict(params or {}),
+                )
             reply = await self._ask(asked, missing, timeout)
             self._collect(reply, result, remember=canonical)
         return result

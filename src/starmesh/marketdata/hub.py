@@ -181,10 +181,17 @@ class MarketDataHub:
     async def get(self, query: MarketDataQuery, engine: str = "direct") -> MarketDataReply:
         """Every (symbol, data type) pair of ``query``: snapshots, and failures with their kind."""
         pairs = self._pairs(query)
-        outcomes = await asyncio.gather(
-            *(self._one(symbol, data_type, query, engine) for symbol, data_type in pairs),
-            return_exceptions=True,
-        )
+        outcomes: list[Snapshot | BaseException]
+        if len(pairs) == 1:  # the common case: no gather to pay for
+            try:
+                outcomes = [await self._one(pairs[0][0], pairs[0][1], query, engine)]
+            except Exception as exc:
+                outcomes = [exc]
+        else:
+            outcomes = await asyncio.gather(
+                *(self._one(symbol, data_type, query, engine) for symbol, data_type in pairs),
+                return_exceptions=True,
+            )
         snapshots: list[Snapshot] = []
         failures: list[MarketDataFailure] = []
         for (symbol, data_type), outcome in zip(pairs, outcomes, strict=True):
@@ -456,9 +463,11 @@ class MarketDataHub:
             raise InvalidRequestError("no symbols asked for")
         if not query.data_types:
             raise InvalidRequestError("no data types asked for")
-        pairs = [
-            (s, t) for s in dict.fromkeys(query.symbols) for t in dict.fromkeys(query.data_types)
-        ]
+        if len(query.symbols) == 1 and len(query.data_types) == 1:
+            pairs = [(query.symbols[0], query.data_types[0])]
+        else:
+            symbols, types = dict.fromkeys(query.symbols), dict.fromkeys(query.data_types)
+            pairs = [(s, t) for s in symbols for t in types]
         if len(pairs) > MAX_PAIRS:
             raise InvalidRequestError(f"{len(pairs):,} pairs asked for; the limit is {MAX_PAIRS:,}")
         for symbol in query.symbols:

@@ -8,6 +8,7 @@ import logging
 import random
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -100,6 +101,7 @@ class RedisTransport:
             on_reachable=self.reachable,
         )
         self._broadcast_xadd = XaddPacker(self.keys.broadcast, settings.broadcast_maxlen)
+        self._reply_packers: OrderedDict[str, XaddPacker] = OrderedDict()
         self._register = self.client.register_script(REGISTER_SCRIPT)
         self._endpoints: dict[str, RedisEndpoint] = {}
         self._control: asyncio.Task[None] | None = None
@@ -191,7 +193,14 @@ class RedisTransport:
             key = self.keys.replies(EngineType(engine_name), instance)
         except ValueError:
             raise MessageBusError(f"not an instance address: {address!r}") from None
-        command = XaddPacker(key, self.settings.reply_maxlen, nomkstream=True)(data)
+        packer = self._reply_packers.get(key)
+        if packer is None:
+            packer = self._reply_packers[key] = XaddPacker(
+                key, self.settings.reply_maxlen, nomkstream=True
+            )
+            if len(self._reply_packers) > 4_096:
+                self._reply_packers.popitem(last=False)
+        command = packer(data)
         future = asyncio.get_running_loop().create_future()
         delivered = await self._publisher.submit(Outgoing([command], future))
         if not delivered:

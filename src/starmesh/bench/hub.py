@@ -1,0 +1,312 @@
+"""``starmesh bench hub``: market data through the hub, beside baselines from the same run.
+
+- *l1*: ``get_data`` of a followed symbol, answered from the engine's L1 cache, one call at
+  a time; baseline: awaiting a coroutine that reads a dict (the floor of any async lookup).
+- *redis*: a hub in its own process on a private redis-server, 13 engine clients (one per
+  engine type) in another, each with ``inflight`` requests under way, every answer a hub
+  cache hit; baseline: a bare redis-py request/reply server (a dict as cache) and clients.
+- *zipf*: 13 engines asking for quotes of 500 symbols drawn from a Zipf law, for 60
+  simulated seconds (a manual clock; real hub code); baseline: the same requests with a
+  cache per engine instead of one shared hub: what each engine calling the sources gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from starmesh.bench.loops import LoopName, run_on
+from starmesh.bench.stats import latency_summary
+from starmesh.bus.redis.replies import streams
+from starmesh.core.clock import ManualClock
+from starmesh.core.config import Settings
+from starmesh.core.enums import DataType, EngineType
+from starmesh.core.payloads import MarketDataQuery
+from starmesh.marketdata.client import MarketDataClient
+from starmesh.marketdata.factory import create_marketdata_client, create_marketdata_hub
+from starmesh.marketdata.sources.simulated import SimulatedSource
+from starmesh.testing import RedisServer
+
+__all__ = ["TARGETS", "run_hub_bench"]
+
+TARGETS = {
+    "l1_calls_per_s": 200_000,
+    "l1_p99_us": 20.0,
+    "redis_requests_per_s": 20_000,
+    "redis_p99_ms": 2.0,
+    "zipf_hit_rate": 0.95,
+    "zipf_upstream_share": 0.02,
+}
+_SYMBOLS = [f"SIM{n:04d}" for n in range(50)]
+
+
+# --- L1 --------------------------------------------------------------------------------------
+
+
+async def _l1(calls: int) -> dict[str, Any]:
+    async with create_marketdata_hub(["simulated"]):
+        client = create_marketdata_client(EngineType.STRATEGY)
+        async with client:
+            await client.subscribe("AAPL", DataType.QUOTE, lambda snapshot: None)
+            ours = await _time_calls(calls, lambda: client.get_data("AAPL", DataType.QUOTE))
+            assert client.stats()["l1_hits"] >= calls
+    table = {("AAPL", DataType.QUOTE): object()}
+
+    async def lookup() -> object:
+        return table.get(("AAPL", DataType.QUOTE))
+
+    base = await _time_calls(calls, lookup)
+    return {"starmesh": ours, "baseline_async_dict_lookup": base}
+
+
+async def _time_calls(calls: int, call: Any) -> dict[str, Any]:
+    samples = []
+    clock = time.perf_counter_ns
+    started = clock()
+    for _ in range(calls):
+        before = clock()
+        await call()
+        samples.append(clock() - before)
+    elapsed = (clock() - started) / 1e9
+    return {"calls_per_s": round(calls / elapsed), **latency_summary(samples)}
+
+
+# --- through the hub over Redis --------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self, impl: str, url: str, prefix: str, loop: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "starmesh.bench.hub_server", impl, url, prefix, "--loop", loop],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    async def ready(self) -> None:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(self.process.stdout.readline), 60)
+        if line.strip() != "ready":
+            self.process.kill()
+            raise RuntimeError(f"bench server failed to start: {line!r}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+async def _drive(seconds: float, inflight: int, clients: int, ask: Any) -> dict[str, Any]:
+    """Run ``clients`` x ``inflight`` loops calling ``ask(client, n)`` for ``seconds``."""
+    samples: list[int] = []
+    deadline = time.perf_counter() + seconds
+    clock = time.perf_counter_ns
+
+    async def loop(client: int, lane: int) -> None:
+        n = lane
+        while time.perf_counter() < deadline:
+            before = clock()
+            await ask(client, n)
+            samples.append(clock() - before)
+            n += inflight
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(c, k) for c in range(clients) for k in range(inflight)))
+    elapsed = time.perf_counter() - started
+    summary = latency_summary(samples)
+    return {"requests_per_s": round(len(samples) / elapsed), "requests": len(samples), **summary}
+
+
+async def _starmesh_over_redis(
+    url: str, seconds: float, inflight: int, loop: str
+) -> dict[str, Any]:
+    prefix = f"benchhub{uuid.uuid4().hex[:8]}"
+    server = _Server("starmesh", url, prefix, loop)
+    await server.ready()
+    settings = Settings(key_prefix=prefix)
+    clients: list[MarketDataClient] = [
+        create_marketdata_client(engine, url=url, settings=settings) for engine in EngineType
+    ]
+    try:
+        for client in clients:
+            await client.start()
+        await clients[0].get_data(_SYMBOLS, DataType.QUOTE)  # warm the hub's cache
+
+        async def ask(client: int, n: int) -> None:
+            await clients[client].get_data(_SYMBOLS[n % len(_SYMBOLS)], DataType.QUOTE)
+
+        return await _drive(seconds, inflight, len(clients), ask)
+    finally:
+        for client in clients:
+            await client.stop()
+        server.stop()
+
+
+async def _baseline_over_redis(
+    url: str, seconds: float, inflight: int, loop: str
+) -> dict[str, Any]:
+    import msgspec
+
+    prefix = f"benchbase{uuid.uuid4().hex[:8]}"
+    server = _Server("baseline", url, prefix, loop)
+    await server.ready()
+    redis = aioredis.Redis.from_url(url, socket_timeout=None)
+    requests = f"{prefix}:baseline:requests"
+    pending: dict[tuple[int, int], asyncio.Future[bytes]] = {}
+    engines = len(EngineType)
+    counter = iter(range(10**12))
+
+    async def read_replies(client: int) -> None:
+        reader = aioredis.Redis.from_url(url, socket_timeout=None)
+        key, last = f"{prefix}:baseline:reply:{client}", b"0-0"
+        try:
+            while True:
+                reply = await reader.xread({key: last}, count=256, block=1000)
+                for _stream, entries in streams(reply):
+                    for entry_id, fields in entries:
+                        last = entry_id
+                        future = pending.pop((client, int((fields or {})[b"id"])), None)
+                        if future is not None and not future.done():
+                            future.set_result((fields or {})[b"m"])
+        finally:
+            await reader.aclose()
+
+    readers = [asyncio.create_task(read_replies(c)) for c in range(engines)]
+    encode = msgspec.msgpack.encode
+
+    async def ask(client: int, n: int) -> None:
+        request_id = next(counter)
+        future = asyncio.get_running_loop().create_future()
+        pending[(client, request_id)] = future
+        body = {"client": str(client), "id": request_id, "symbol": _SYMBOLS[n % len(_SYMBOLS)]}
+        await redis.xadd(requests, {"m": encode(body)}, maxlen=100_000)
+        await future
+
+    try:
+        return await _drive(seconds, inflight, engines, ask)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await redis.aclose()
+        server.stop()
+
+
+# --- Zipf over 500 symbols -------------------------------------------------------------------
+
+
+async def _zipf(
+    engines: int, rate: float, symbols: int, seconds: float, exponent: float, seed: int
+) -> dict[str, Any]:
+    clock = ManualClock()
+    names = [f"SIM{n:04d}" for n in range(symbols)]
+    source = SimulatedSource(clock=clock)
+    hub = create_marketdata_hub([source], clock=clock, settings=Settings(key_prefix="zipf"))
+    ttl = hub.settings.cache_ttl_s[DataType.QUOTE]
+    weights = 1.0 / np.arange(1, symbols + 1) ** exponent
+    probabilities = weights / weights.sum()
+    queries = [MarketDataQuery(symbols=[name], data_types=[DataType.QUOTE]) for name in names]
+    rng = np.random.default_rng(seed)
+    tick = 0.01
+    per_tick = max(1, round(rate * tick))
+    own_caches: list[dict[str, float]] = [{} for _ in range(engines)]
+    own_upstream = 0
+    engine_names = [e.value for e in list(EngineType)[:engines]]
+    async with hub:
+        for _ in range(round(seconds / tick)):
+            for engine in range(engines):
+                drawn = rng.choice(symbols, size=per_tick, p=probabilities)
+                now, cache = clock.monotonic(), own_caches[engine]
+                for index in drawn:  # one request, one symbol: each is counted
+                    symbol = names[index]
+                    await hub.get(queries[index], engine=engine_names[engine])
+                    if cache.get(symbol, -1.0) <= now:  # the same request, the engine's own cache
+                        cache[symbol] = now + ttl
+                        own_upstream += 1
+            clock.advance(tick)
+            await hub.idle()
+        stats = hub.stats()
+    requests = stats["requests"]
+    return {
+        "engines": engines,
+        "requests_per_engine_per_s": rate,
+        "symbols": symbols,
+        "zipf_exponent": exponent,
+        "simulated_seconds": seconds,
+        "quote_ttl_s": ttl,
+        "requests": requests,
+        "starmesh_hub": {
+            "hit_rate": stats["hit_rate"],
+            "upstream_calls": stats["upstream_total"],
+            "upstream_share": round(stats["upstream_total"] / requests, 4),
+            "refreshes_ahead": stats["refreshes_ahead"],
+        },
+        "baseline_cache_per_engine": {
+            "upstream_calls": own_upstream,
+            "upstream_share": round(own_upstream / requests, 4),
+        },
+    }
+
+
+# --- the whole run ---------------------------------------------------------------------------
+
+
+def run_hub_bench(
+    *,
+    url: str | None,
+    calls: int,
+    seconds: float,
+    inflight: int,
+    zipf_rate: float,
+    zipf_seconds: float,
+    loops: list[LoopName],
+) -> dict[str, Any]:
+    server = None if url else RedisServer().start()
+    target = url or (server.url if server else "")
+    results: dict[str, Any] = {}
+    try:
+        for loop in loops:
+            l1 = run_on(loop, _l1(calls))
+            ours = run_on(loop, _starmesh_over_redis(target, seconds, inflight, loop))
+            base = run_on(loop, _baseline_over_redis(target, seconds, inflight, loop))
+            results[loop] = {
+                "l1": l1,
+                "over_redis": {
+                    "clients": len(EngineType),
+                    "inflight_per_client": inflight,
+                    "starmesh": ours,
+                    "baseline_redis_py": base,
+                    "starmesh_over_baseline": round(
+                        ours["requests_per_s"] / base["requests_per_s"], 3
+                    ),
+                },
+            }
+        zipf = run_on("asyncio", _zipf(len(EngineType), zipf_rate, 500, zipf_seconds, 1.1, seed=7))
+    finally:
+        if server is not None:
+            server.stop()
+    results["zipf"] = zipf
+    best = {
+        "l1_calls_per_s": max(results[lp]["l1"]["starmesh"]["calls_per_s"] for lp in loops),
+        "l1_p99_us": min(results[lp]["l1"]["starmesh"]["p99_us"] for lp in loops),
+        "redis_requests_per_s": max(
+            results[lp]["over_redis"]["starmesh"]["requests_per_s"] for lp in loops
+        ),
+        "redis_p99_ms": min(results[lp]["over_redis"]["starmesh"]["p99_us"] for lp in loops) / 1000,
+    }
+    results["targets_met"] = {
+        "l1_throughput": best["l1_calls_per_s"] >= TARGETS["l1_calls_per_s"],
+        "l1_p99": best["l1_p99_us"] <= TARGETS["l1_p99_us"],
+        "redis_throughput": best["redis_requests_per_s"] >= TARGETS["redis_requests_per_s"],
+        "redis_p99": best["redis_p99_ms"] <= TARGETS["redis_p99_ms"],
+        "zipf_hit_rate": zipf["starmesh_hub"]["hit_rate"] >= TARGETS["zipf_hit_rate"],
+        "zipf_upstream_share": zipf["starmesh_hub"]["upstream_share"]
+        <= TARGETS["zipf_upstream_share"],
+    }
+    results["best"] = best
+    return results
