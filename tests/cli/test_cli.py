@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,35 @@ def test_unknown_loop_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["run", "--loop", "trio"])
     assert result.exit_code == 2
     assert "loop must be one of" in result.output
+
+
+def test_hub_runs_as_its_own_process_and_status_reports_it() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hub = subprocess.Popen(
+        [*STARMESH, "hub", "--port", str(port), "--sources", "simulated"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert hub.stdout is not None
+    try:
+        assert "MarketData Hub up with simulated" in hub.stdout.readline()
+        status = subprocess.run(
+            [*STARMESH, "status", "--hub-url", f"http://127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        assert f"MarketData Hub at http://127.0.0.1:{port}: ok" in status.stdout
+        assert "simulated" in status.stdout
+        hub.send_signal(signal.SIGTERM)
+        out, err = hub.communicate(timeout=30)
+    finally:
+        hub.kill()
+    assert hub.returncode == 0, err
+    assert "MarketData Hub stopped" in out
+
+
+def test_status_says_when_the_hub_is_not_there() -> None:
+    result = CliRunner().invoke(app, ["status", "--hub-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "hub not reachable at http://127.0.0.1:9" in result.output

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from starmesh.__about__ import __version__
 from starmesh.bench.loops import LoopName, available_loops, run_on
+from starmesh.cli import hub as hub_commands
 
 app = typer.Typer(
     name="starmesh",
@@ -22,6 +23,7 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Measure starmesh beside a baseline; results go to JSON.")
 app.add_typer(bench_app, name="bench")
 console = Console()
+hub_commands.register(app, console)
 
 LoopOption = Annotated[
     str, typer.Option("--loop", help="Event loop: asyncio, uvloop, or all (benchmarks).")

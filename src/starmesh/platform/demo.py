@@ -3,7 +3,7 @@
 Every engine is an ordinary starmesh client on the in-process bus; they talk only through
 topics, exactly as they would across processes over Redis:
 
-    marketdata feed --quotes--> strategy, risk, vpin, ml
+    MarketData Hub (simulated source) --streamed quotes--> strategy, portfolio, risk, vpin, ml
     strategy --signals--> portfolio --positions--> risk
     risk --alerts (URGENT), flash-crash alerts (FLASH_CRASH)--> strategy
     vpin --toxicity--> strategy, risk;  ml --predictions--> strategy
@@ -22,7 +22,7 @@ from typing import Literal
 
 from starmesh.client import MessageBusClient, create_messagebus_client
 from starmesh.core.config import Settings
-from starmesh.core.enums import EngineType, MessagePriority
+from starmesh.core.enums import DataType, EngineType, MessagePriority
 from starmesh.core.message import Message
 from starmesh.core.payloads import (
     FlashCrashAlert,
@@ -32,9 +32,14 @@ from starmesh.core.payloads import (
     Prediction,
     Quote,
     RiskAlert,
+    Snapshot,
     ToxicityWarning,
     TradingSignal,
 )
+from starmesh.marketdata.client import MarketDataClient
+from starmesh.marketdata.factory import create_marketdata_client, create_marketdata_hub
+from starmesh.marketdata.hub import MarketDataHub
+from starmesh.marketdata.sources.simulated import SimulatedSource
 
 __all__ = ["DEFAULT_SYMBOLS", "Demo", "EngineActivity"]
 
@@ -58,7 +63,9 @@ class EngineActivity:
 
 
 class Demo:
-    """Starts the engines, runs until told to stop, stops them with nothing left unhandled."""
+    """Starts the hub and the engines, runs until told to stop, stops them with nothing left
+    unhandled.
+    """
 
     def __init__(
         self,
@@ -67,35 +74,43 @@ class Demo:
         seed: int = 7,
         settings: Settings | None = None,
     ) -> None:
-        self.symbols = tuple(symbols)
+        self.symbols = list(symbols)
         self.quotes_per_second = quotes_per_second
         self._random = random.Random(seed)
+        self._seed = seed
         self._settings = settings or Settings()
         self.activity: dict[EngineType, EngineActivity] = {}
+        self._market_data: dict[EngineType, MarketDataClient] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.hub: MarketDataHub | None = None
 
     async def start(self) -> None:
+        # The hub streams every symbol's quotes at the wanted rate; the market runs 300 times
+        # faster than the clock so that jumps (about one an hour) show within minutes.
+        source = SimulatedSource(
+            seed=self._seed,
+            stream_interval_s=len(self.symbols) / self.quotes_per_second,
+            speed=300.0,
+        )
+        self.hub = create_marketdata_hub([source], settings=self._settings)
+        await self.hub.start()
+        self.activity[EngineType.MARKETDATA] = EngineActivity(EngineType.MARKETDATA, self.hub.bus)
         engines = [
-            EngineType.MARKETDATA,
-            EngineType.STRATEGY,
-            EngineType.PORTFOLIO,
-            EngineType.RISK,
-            EngineType.VPIN,
-            EngineType.ML,
-            EngineType.COLLATERAL,
-            EngineType.ANALYTICS,
-        ]
+            EngineType.STRATEGY, EngineType.PORTFOLIO, EngineType.RISK, EngineType.VPIN,
+            EngineType.ML, EngineType.COLLATERAL, EngineType.ANALYTICS,
+        ]  # fmt: skip
         for engine in engines:
             client = create_messagebus_client(engine, settings=self._settings)
             await client.start()
             self.activity[engine] = EngineActivity(engine, client)
+            self._market_data[engine] = create_marketdata_client(engine, bus=client)
+            await self._market_data[engine].start()
         await self._wire_portfolio()
         await self._wire_strategy()
         await self._wire_risk()
         await self._wire_vpin()
         await self._wire_ml()
         self._tasks = [
-            asyncio.create_task(self._feed(), name="demo-feed"),
             asyncio.create_task(self._every(1.0, self._collateral_tick), name="demo-collateral"),
             asyncio.create_task(self._every(1.0, self._analytics_tick), name="demo-analytics"),
         ]
@@ -104,37 +119,20 @@ class Demo:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        # Publishers first, so consumers drain everything that was sent.
-        for activity in self.activity.values():
-            await activity.client.stop()
+        if self.hub is not None:
+            await self.hub.stop()  # no more quotes; then the engines drain what they were sent
+        for engine, activity in self.activity.items():
+            if engine in self._market_data:
+                await self._market_data[engine].stop()
+                await activity.client.stop()
 
     def _client(self, engine: EngineType) -> MessageBusClient:
         return self.activity[engine].client
 
-    # --- marketdata: the quote feed -------------------------------------------------------
-
-    async def _feed(self) -> None:
-        feed = self.activity[EngineType.MARKETDATA]
-        mids = {s: 100.0 + 50 * i for i, s in enumerate(self.symbols)}
-        batch = max(1, round(self.quotes_per_second / 100))  # paced in 10 ms steps
-        while True:
-            for _ in range(batch):
-                symbol = self._random.choice(self.symbols)
-                shock = self._random.gauss(0, 0.0004)
-                if self._random.random() < 0.0005:  # a rare jump, for risk and vpin to react to
-                    shock -= 0.03
-                mids[symbol] *= math.exp(shock)
-                half_spread = mids[symbol] * 0.00005
-                quote = Quote(
-                    symbol=symbol,
-                    bid=round(mids[symbol] - half_spread, 4),
-                    ask=round(mids[symbol] + half_spread, 4),
-                    bid_size=100 * self._random.randint(1, 20),
-                    ask_size=100 * self._random.randint(1, 20),
-                )
-                await feed.client.publish(f"marketdata.quote.{symbol}", quote)
-                feed.note("quotes")
-            await asyncio.sleep(0.01)
+    async def _follow_quotes(
+        self, engine: EngineType, handler: Callable[[Snapshot], Awaitable[None] | None]
+    ) -> None:
+        await self._market_data[engine].subscribe(self.symbols, DataType.QUOTE, handler)
 
     # --- strategy: moving-average crossover, halted by critical risk alerts ----------------
 
@@ -151,8 +149,8 @@ class Demo:
             halted_until = loop.time() + 2.0  # stand aside for two seconds
             me.note("halts", f"halted: {reason}")
 
-        async def on_quote(message: Message) -> None:
-            quote: Quote = message.payload
+        async def on_quote(snapshot: Snapshot) -> None:
+            quote = _quote(snapshot)
             mid = quote.mid
             fast[quote.symbol] = 0.2 * mid + 0.8 * fast.get(quote.symbol, mid)
             slow[quote.symbol] = 0.02 * mid + 0.98 * slow.get(quote.symbol, mid)
@@ -176,7 +174,7 @@ class Demo:
                 halt(f"flash crash {alert.symbol} -{alert.drop_pct:.1f}%")
             me.note("alerts")
 
-        await me.client.subscribe("marketdata.quote.*", on_quote)
+        await self._follow_quotes(me.engine, on_quote)
         await me.client.subscribe("risk.alert.*", on_alert)
         await me.client.subscribe("risk.flash_crash.*", on_alert)
         await me.client.subscribe("ml.prediction.*", lambda m: me.note("predictions"))
@@ -189,8 +187,8 @@ class Demo:
         positions: dict[str, float] = {}
         prices: dict[str, float] = {}
 
-        def on_quote(message: Message) -> None:
-            quote: Quote = message.payload
+        def on_quote(snapshot: Snapshot) -> None:
+            quote = _quote(snapshot)
             prices[quote.symbol] = quote.mid
 
         async def on_signal(message: Message) -> None:
@@ -210,7 +208,7 @@ class Demo:
             me.note("rpc")
             return {s: [q, prices.get(s, 0.0)] for s, q in positions.items()}
 
-        await me.client.subscribe("marketdata.quote.*", on_quote)
+        await self._follow_quotes(me.engine, on_quote)
         await me.client.subscribe("strategy.signals.*", on_signal)
         await me.client.serve("portfolio.rpc.positions", report)
 
@@ -223,11 +221,11 @@ class Demo:
         prices: dict[str, float] = {}
         limit = 0.5 * _EQUITY
 
-        async def on_quote(message: Message) -> None:
-            quote: Quote = message.payload
+        async def on_quote(snapshot: Snapshot) -> None:
+            quote = _quote(snapshot)
             prices[quote.symbol] = quote.mid
             window = recent.setdefault(quote.symbol, deque(maxlen=50))
-            window.append((message.ts_event, quote.mid))
+            window.append((snapshot.ts_event, quote.mid))
             high = max(price for _, price in window)
             if high and (high - quote.mid) / high > 0.02:
                 alert = FlashCrashAlert(
@@ -261,7 +259,7 @@ class Demo:
                 )
                 me.note("alerts", alert.message)
 
-        await me.client.subscribe("marketdata.quote.*", on_quote)
+        await self._follow_quotes(me.engine, on_quote)
         await me.client.subscribe("portfolio.position.*", on_position)
         await me.client.subscribe("collateral.margin.*", lambda m: me.note("margin"))
         await me.client.subscribe("vpin.toxicity.*", lambda m: me.note("toxicity"))
@@ -274,8 +272,8 @@ class Demo:
         buckets: dict[str, deque[float]] = {}
         flow: dict[str, list[float]] = {}
 
-        async def on_quote(message: Message) -> None:
-            quote: Quote = message.payload
+        async def on_quote(snapshot: Snapshot) -> None:
+            quote = _quote(snapshot)
             previous = last_mid.get(quote.symbol, quote.mid)
             last_mid[quote.symbol] = quote.mid
             volume = (quote.bid_size + quote.ask_size) / 2
@@ -290,17 +288,17 @@ class Demo:
                 history.append(abs(buy - sell) / (buy + sell))
                 flow[quote.symbol] = [0.0, 0.0]
                 vpin = sum(history) / len(history)
-                if len(history) >= 5 and vpin > 0.35:
+                if len(history) >= 5 and vpin > 0.5:
                     warning = ToxicityWarning(
                         symbol=quote.symbol,
                         vpin=min(vpin, 1.0),
-                        threshold=0.35,
+                        threshold=0.5,
                         severity="warning",
                     )
                     await me.client.publish(f"vpin.toxicity.{quote.symbol}", warning)
                     me.note("warnings", f"{quote.symbol} VPIN {vpin:.2f}")
 
-        await me.client.subscribe("marketdata.quote.*", on_quote)
+        await self._follow_quotes(me.engine, on_quote)
 
     # --- ml: a mean-reversion score as the "prediction" -----------------------------------
 
@@ -308,8 +306,8 @@ class Demo:
         me = self.activity[EngineType.ML]
         history: dict[str, deque[float]] = {}
 
-        async def on_quote(message: Message) -> None:
-            quote: Quote = message.payload
+        async def on_quote(snapshot: Snapshot) -> None:
+            quote = _quote(snapshot)
             window = history.setdefault(quote.symbol, deque(maxlen=100))
             window.append(quote.mid)
             if len(window) == window.maxlen and self._random.random() < 0.02:
@@ -326,7 +324,7 @@ class Demo:
                 await me.client.publish(f"ml.prediction.{quote.symbol}", prediction)
                 me.note("predictions", f"{quote.symbol} z={score:+.2f}")
 
-        await me.client.subscribe("marketdata.quote.*", on_quote)
+        await self._follow_quotes(me.engine, on_quote)
 
     # --- collateral and analytics: periodic, over request/reply ---------------------------
 
@@ -367,3 +365,9 @@ class Demo:
         )
         await me.client.publish("analytics.performance.live", metrics)
         me.note("reports", f"net exposure {exposure:+,.0f}")
+
+
+def _quote(snapshot: Snapshot) -> Quote:
+    quote = snapshot.data
+    assert isinstance(quote, Quote)
+    return quote

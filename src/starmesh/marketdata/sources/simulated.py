@@ -198,9 +198,15 @@ class SimulatedSource:
         clock: Clock | None = None,
         universe: Sequence[str] = DEFAULT_UNIVERSE,
         stream_interval_s: float = 0.1,
+        speed: float = 1.0,
     ) -> None:
+        """``speed``: simulated seconds per second of the clock (a demo wants jumps sooner)."""
+        if speed <= 0:
+            raise InvalidRequestError("speed must be positive")
         self._seed = seed
         self._clock = clock or MonotonicClock()
+        self._speed = speed
+        self._epoch = self._clock.monotonic()
         self._universe = frozenset(universe)
         self._stream_interval_s = stream_interval_s
         self._walks: dict[str, _Walk] = {}
@@ -268,9 +274,12 @@ class SimulatedSource:
                     f"the simulated source has no symbol {symbol!r}; it lists "
                     f"{len(self._universe)} symbols such as AAPL and SPY, and SIM0000-SIM9999"
                 )
-            walk = self._walks[symbol] = _Walk(self._seed, symbol, self._clock.monotonic())
-        walk.advance(self._clock.monotonic())
+            walk = self._walks[symbol] = _Walk(self._seed, symbol, self._time())
+        walk.advance(self._time())
         return walk
+
+    def _time(self) -> float:
+        return self._epoch + (self._clock.monotonic() - self._epoch) * self._speed
 
     def _quote(self, symbol: str, walk: _Walk) -> Quote:
         spread = max(0.01, round(walk.mid * (1 + 20 * walk.volatility) * 1e-4, 2))
