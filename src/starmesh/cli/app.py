@@ -13,6 +13,7 @@ from rich.table import Table
 from starmesh.__about__ import __version__
 from starmesh.bench.loops import LoopName, available_loops, run_on
 from starmesh.cli import hub as hub_commands
+from starmesh.cli import sources as sources_commands
 
 app = typer.Typer(
     name="starmesh",
@@ -24,6 +25,7 @@ bench_app = typer.Typer(help="Measure starmesh beside a baseline; results go to 
 app.add_typer(bench_app, name="bench")
 console = Console()
 hub_commands.register(app, console)
+sources_commands.register(app)
 
 LoopOption = Annotated[
     str, typer.Option("--loop", help="Event loop: asyncio, uvloop, or all (benchmarks).")

@@ -1,4 +1,8 @@
-"""The external providers' adapters, by name (filled by the source adapters)."""
+"""The external providers' adapters, by name.
+
+Each entry builds a source from the settings and a clock; the adapter classes are such
+factories themselves (their other constructor arguments, limits included, have defaults).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,24 @@ from collections.abc import Callable
 from starmesh.core.clock import Clock
 from starmesh.core.config import Settings
 from starmesh.marketdata.source import Source
+from starmesh.marketdata.sources.alphavantage import AlphaVantageSource
+from starmesh.marketdata.sources.datagov import DataGovSource
+from starmesh.marketdata.sources.dbnomics import DBnomicsSource
+from starmesh.marketdata.sources.edgar import EdgarSource
+from starmesh.marketdata.sources.fred import FredSource
+from starmesh.marketdata.sources.ibkr import IbkrSource
+from starmesh.marketdata.sources.tradingeconomics import TradingEconomicsSource
+from starmesh.marketdata.sources.yahoo import YahooSource
 
 __all__ = ["EXTERNAL_SOURCES"]
 
-EXTERNAL_SOURCES: dict[str, Callable[[Settings, Clock], Source]] = {}
+EXTERNAL_SOURCES: dict[str, Callable[[Settings, Clock], Source]] = {
+    "ibkr": IbkrSource,
+    "alphavantage": AlphaVantageSource,
+    "fred": FredSource,
+    "edgar": EdgarSource,
+    "datagov": DataGovSource,
+    "tradingeconomics": TradingEconomicsSource,
+    "dbnomics": DBnomicsSource,
+    "yahoo": YahooSource,
+}
