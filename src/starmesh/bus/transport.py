@@ -9,7 +9,8 @@ callback, strictly most-urgent first. Delivery semantics, the same on every tran
 - A *broadcast* topic (market-data updates) reaches every subscribing instance.
 - A delivery whose callback raises is retried, up to ``max_deliveries`` attempts in all, then
   kept as a dead letter with the reason. A callback error never stops the endpoint.
-- ``send`` delivers to one endpoint by address: the reply path of request/reply.
+- ``send`` delivers to one endpoint by address: the reply path of request/reply. A transport
+  may deliver what arrives that way as soon as it arrives, outside the priority order.
 - Closing an endpoint first stops new deliveries, then handles everything already queued.
 """
 

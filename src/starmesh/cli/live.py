@@ -35,8 +35,15 @@ def _table(demo: Demo, elapsed: float) -> Table:
             events,
             activity.last,
         )
+    hub = ""
+    if demo.hub is not None:
+        stats = demo.hub.stats()
+        hub = (
+            f"hub: {stats['distributed']:,} updates distributed, {stats['requests']:,} requests, "
+            f"{stats['upstream_total']:,} upstream calls · "
+        )
     table.caption = (
-        f"{total_received / max(elapsed, 1e-9):,.0f} deliveries/s · Ctrl-C stops cleanly"
+        f"{hub}{total_received / max(elapsed, 1e-9):,.0f} deliveries/s · Ctrl-C stops cleanly"
     )
     return table
 

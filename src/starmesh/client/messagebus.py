@@ -418,14 +418,15 @@ class MessageBusClient:
         """The endpoints' callback: finishes synchronously unless a handler is async."""
         self._received += 1
         if message.correlation_id is not None and message.type in _REPLY_TYPES:
+            # A reply is for the request waiting on it, never for handlers; so a transport
+            # may deliver replies as they arrive, outside the turn-taking of handlers.
             future = self._pending.get(message.correlation_id)
             if future is not None:
                 if not future.done():
                     future.set_result(message)
-                return None
-            if message.type is MessageType.REPLY:
+            else:
                 self._late_replies += 1  # its request timed out; nobody waits any more
-                return None
+            return None
         subscriptions = self._handlers.match(message.topic)
         if not subscriptions:
             self._unhandled += 1

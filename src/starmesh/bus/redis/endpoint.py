@@ -119,6 +119,7 @@ class RedisEndpoint:
         self._broadcast_matcher: TopicMatcher[bool] = TopicMatcher()
         self._closing = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._detached: set[asyncio.Task[None]] = set()
         self.delivered = 0
         self.failed = 0
         self.not_handled = 0
@@ -333,7 +334,30 @@ class RedisEndpoint:
                         self._transport.count("reply_decode_errors")
                         logger.warning("undecodable reply %r: %s", entry_id, exc)
                         continue
-                    self._buffer.push(StreamEntry(message, None, entry_id))
+                    self._reply_arrived(message)
+
+    def _reply_arrived(self, message: Message) -> None:
+        """Hand a reply over at once: it only wakes its requester (see the client), so it
+        needs neither the priority buffer nor the deliverer's turn.
+        """
+        try:
+            pending = self._deliver(message)
+        except Exception:
+            logger.exception("reply %s could not be delivered", message.id)
+            return
+        if pending is not None:  # not a plain reply after all: take the usual path
+            self._spawn_detached(pending)
+
+    def _spawn_detached(self, pending: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await pending
+            except Exception:
+                logger.exception("delivering a message from the reply stream failed")
+
+        task = asyncio.create_task(run())
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
 
     async def _broadcast_loop(self, last_id: bytes) -> None:
         key = self._transport.keys.broadcast
