@@ -34,8 +34,10 @@ from starmesh.bus.dedup import DedupWindow
 from starmesh.bus.inbox import InboxEntry, PriorityInbox
 from starmesh.bus.redis import replies
 from starmesh.bus.redis.publisher import NETWORK_ERRORS
+from starmesh.bus.redis.raw import RawCommands, raw_streams
 from starmesh.bus.redis.registry import member_value
 from starmesh.bus.redis.replies import Entries
+from starmesh.bus.redis.resp import pack
 from starmesh.bus.transport import DeliveryHandler, address_of
 from starmesh.core.clock import now_ns
 from starmesh.core.enums import EngineType, MessagePriority
@@ -229,36 +231,43 @@ class RedisEndpoint:
     async def _read_loop(self) -> None:
         """Fetch every lane while fewer than ``max_prefetch`` entries wait; else wait for room."""
         settings = self._settings
-        while True:
-            if len(self._buffer) >= settings.max_prefetch:
-                self._room.clear()
-                if len(self._buffer) >= self._low_water:
-                    await self._room.wait()
-                continue
-            await self._fetch(self._all_streams)
+        connection, command = RawCommands(self._redis), self._xreadgroup(self._all_streams)
+        try:
+            while True:
+                if len(self._buffer) >= settings.max_prefetch:
+                    self._room.clear()
+                    if len(self._buffer) >= self._low_water:
+                        await self._room.wait()
+                    continue
+                await self._fetch(connection, command)
+        finally:
+            await connection.close()
 
     async def _urgent_read_loop(self) -> None:
         """Block on the FLASH_CRASH and URGENT lanes and the replies, whatever else is going on:
         Redis wakes this read the moment one arrives, so it overtakes any fetched backlog.
         """
-        while True:
-            await self._fetch(self._urgent_streams)
+        connection, command = RawCommands(self._redis), self._xreadgroup(self._urgent_streams)
+        try:
+            while True:
+                await self._fetch(connection, command)
+        finally:
+            await connection.close()
 
-    async def _fetch(self, streams: _Offsets) -> None:
-        response = await self._retrying(
-            "read",
-            partial(
-                self._redis.xreadgroup,
-                self._group,
-                self.instance,
-                streams,
-                count=self._settings.read_count,
-                block=self._settings.block_ms,
-            ),
-        )
-        fetched = replies.streams(response)
+    async def _fetch(self, connection: RawCommands, command: bytes) -> None:
+        response = await self._retrying("read", partial(connection.one, command))
+        fetched = raw_streams(response)
         if fetched:
             await self._take(fetched)
+
+    def _xreadgroup(self, streams: _Offsets) -> bytes:
+        """The packed XREADGROUP a reader sends again and again (its ids are always ``>``)."""
+        settings = self._settings
+        return pack(
+            b"XREADGROUP", b"GROUP", self._group.encode(), self.instance.encode(),
+            b"COUNT", str(settings.read_count).encode(), b"BLOCK", str(settings.block_ms).encode(),
+            b"STREAMS", *(key.encode() for key in streams), *(b">" for _ in streams),
+        )  # fmt: skip
 
     def _accept(
         self, fetched: list[tuple[str, Entries]], deliveries: dict[bytes, int] | None = None
@@ -315,17 +324,21 @@ class RedisEndpoint:
     async def _reply_loop(self, last_id: bytes) -> None:
         """Replies to this instance's requests: its own stream, read without a group."""
         settings = self._settings
+        head = (b"XREAD", b"COUNT", str(settings.read_count).encode(), b"BLOCK",
+                str(settings.block_ms).encode(), b"STREAMS", self._replies.encode())  # fmt: skip
+        connection = RawCommands(self._redis)
+        try:
+            await self._read_replies(connection, head, last_id)
+        finally:
+            await connection.close()
+
+    async def _read_replies(
+        self, connection: RawCommands, head: tuple[bytes, ...], last_id: bytes
+    ) -> None:
         while True:
-            response = await self._retrying(
-                "reply read",
-                partial(
-                    self._redis.xread,
-                    {self._replies: last_id},
-                    count=settings.read_count,
-                    block=settings.block_ms,
-                ),
-            )
-            for _stream, stream_entries in replies.streams(response):
+            command = pack(*head, last_id)
+            response = await self._retrying("reply read", partial(connection.one, command))
+            for _stream, stream_entries in raw_streams(response):
                 for entry_id, fields in stream_entries:
                     last_id = entry_id
                     try:
@@ -439,16 +452,26 @@ class RedisEndpoint:
         self._acks_waiting.set()
 
     async def _ack_loop(self) -> None:
+        connection = RawCommands(self._redis)
+        try:
+            await self._acknowledge(connection)
+        finally:
+            await connection.close()
+
+    async def _acknowledge(self, connection: RawCommands) -> None:
+        group = self._group.encode()
         while True:
             await self._acks_waiting.wait()
             self._acks_waiting.clear()
             if self._acks:
                 acks, self._acks = self._acks, {}
                 try:
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        for stream, ids in acks.items():
-                            pipe.xack(stream, self._group, *ids)
-                        await pipe.execute()
+                    await connection.many(
+                        *(
+                            pack(b"XACK", stream.encode(), group, *ids)
+                            for stream, ids in acks.items()
+                        )
+                    )
                 except NETWORK_ERRORS as exc:
                     # Put them back; if they never land, the entries are reclaimed and the
                     # dedup window keeps this instance from handling them twice.
