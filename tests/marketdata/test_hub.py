@@ -8,7 +8,7 @@ import pytest
 
 from starmesh import DataType, EngineType, Settings, create_messagebus_client
 from starmesh.core.clock import ManualClock
-from starmesh.core.errors import InvalidRequestError
+from starmesh.core.errors import InvalidRequestError, UnknownSymbolError
 from starmesh.core.payloads import MarketDataQuery, Quote, Snapshot
 from starmesh.marketdata.hub import MarketDataHub
 from starmesh.marketdata.source import RateLimit
@@ -23,22 +23,51 @@ def query(*symbols: str, source: str | None = None) -> MarketDataQuery:
     return MarketDataQuery(symbols=list(symbols), data_types=[Q], source=source)
 
 
-async def test_100_concurrent_identical_requests_make_one_upstream_call(platform: Platform) -> None:
+async def test_100_concurrent_identical_requests_make_one_upstream_call(embedded: Platform) -> None:
     source = CountingSource()
     source.gate = asyncio.Event()
-    hub = await platform.hub([source])
-    clients = [await platform.client(engine) for engine in list(EngineType)[:4]]
-    asking = [asyncio.create_task(clients[n % 4].get_data(["AAPL"], [Q])) for n in range(100)]
+    hub = await embedded.hub([source])
+    asking = [asyncio.create_task(hub.get(query("AAPL"), engine=f"e{n}")) for n in range(100)]
     await eventually(lambda: hub.accounting.requests == 100, what="all 100 at the hub")
     source.gate.set()
-    answers = await asyncio.gather(*asking)
+    replies = await asyncio.gather(*asking)
     assert len(source.calls) == 1
-    assert {a["AAPL"][Q].seq for a in answers} == {1}
-    assert {a["AAPL"][Q].data for a in answers} == {answers[0]["AAPL"][Q].data}
+    assert {r.snapshots[0].seq for r in replies} == {1}
     stats = hub.stats()
     assert stats["upstream_calls"] == {"counting": 1}
     assert stats["coalesced"] == 99
     assert stats["cache_misses"] == 100
+
+
+async def test_concurrent_calls_of_an_engine_share_one_request(platform: Platform) -> None:
+    source = CountingSource()
+    source.gate = asyncio.Event()
+    hub = await platform.hub([source])
+    clients = [await platform.client(engine) for engine in list(EngineType)[:4]]
+    asking = [
+        asyncio.create_task(clients[n % 4].get_data(["AAPL", "MSFT"][n // 4 % 2], [Q]))
+        for n in range(100)
+    ]
+    await eventually(lambda: hub.accounting.requests == 8, what="4 requests of 2 pairs at the hub")
+    source.gate.set()
+    answers = await asyncio.gather(*asking)
+    for n, answer in enumerate(answers):
+        assert list(answer) == [["AAPL", "MSFT"][n // 4 % 2]]  # only what the call asked for
+    assert sorted(c.symbol for c in source.calls) == ["AAPL", "MSFT"]
+    assert sum(c.stats()["merged_requests"] for c in clients) == 96
+    assert sum(c.stats()["bus_requests"] for c in clients) == 4
+
+
+async def test_a_merged_call_gets_only_its_own_failures(platform: Platform) -> None:
+    await platform.hub([CountingSource(known=frozenset({"AAPL"}))])
+    client = await platform.client()
+    good, bad = await asyncio.gather(
+        client.get_data("AAPL", Q), client.get_data("ZZZZ", Q), return_exceptions=True
+    )
+    assert isinstance(good, dict)
+    assert good["AAPL"][Q].symbol == "AAPL"
+    assert isinstance(bad, UnknownSymbolError)
+    assert client.stats()["merged_requests"] == 1
 
 
 async def test_13_engines_asking_8_sources_make_8_upstream_calls(platform: Platform) -> None:

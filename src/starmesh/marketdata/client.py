@@ -37,6 +37,7 @@ from starmesh.core.errors import (
 from starmesh.core.message import Message
 from starmesh.core.payloads import MarketDataQuery, MarketDataReply, Snapshot
 from starmesh.core.routing import marketdata_topic
+from starmesh.marketdata.batching import RequestBatcher
 from starmesh.marketdata.hub import GET_TOPIC, SUBSCRIBE_TOPIC
 
 __all__ = ["MarketData", "MarketDataClient", "MarketDataSubscription", "SnapshotHandler"]
@@ -72,6 +73,7 @@ class MarketDataClient:
         self._l1: OrderedDict[Pair, tuple[Snapshot, float]] = OrderedDict()
         self._followed: dict[Pair, int] = {}
         self.counts = {"l1_hits": 0, "bus_requests": 0, "http_fallbacks": 0, "stale_served": 0}
+        self._batcher = RequestBatcher(self._ask)
 
     async def start(self) -> None:
         if self._owns_bus:
@@ -82,6 +84,7 @@ class MarketDataClient:
             )
 
     async def stop(self) -> None:
+        await self._batcher.aclose()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -137,7 +140,7 @@ class MarketDataClient:
                     source=source,
                     params=dict(params or {}),
                 )
-            reply = await self._ask(asked, missing, timeout)
+            reply = await self._batcher.submit(asked, missing, timeout)
             self._collect(reply, result, remember=canonical)
         return result
 
@@ -198,7 +201,12 @@ class MarketDataClient:
                 self._followed.pop(pair, None)
 
     def stats(self) -> dict[str, int]:
-        return {**self.counts, "l1_entries": len(self._l1), "followed": len(self._followed)}
+        return {
+            **self.counts,
+            "merged_requests": self._batcher.merged,
+            "l1_entries": len(self._l1),
+            "followed": len(self._followed),
+        }
 
     # --- the failover chain ------------------------------------------------------------------
 

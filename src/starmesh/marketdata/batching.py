@@ -1,0 +1,107 @@
+"""Merging an engine's concurrent requests to the hub into one.
+
+Many coroutines of one engine often ask for quotes at once. The ``get_data`` calls that miss
+the L1 cache within one event-loop tick, and agree on data types, source, params and
+timeout, become one request with all their symbols: one bus round trip instead of many.
+Each caller gets exactly its own pairs, and only its own failures. No timer is involved:
+the merged request leaves at the end of the tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
+
+from starmesh.core.enums import DataType
+from starmesh.core.payloads import MarketDataQuery, MarketDataReply
+
+__all__ = ["RequestBatcher"]
+
+Pair = tuple[str, DataType]
+Ask = Callable[[MarketDataQuery, list[Pair], float | None], Awaitable[MarketDataReply]]
+
+
+class _Waiting(NamedTuple):
+    query: MarketDataQuery
+    pairs: list[Pair]
+    future: asyncio.Future[MarketDataReply]
+
+
+class RequestBatcher:
+    def __init__(self, ask: Ask) -> None:
+        self._ask = ask
+        self._groups: dict[tuple[object, ...], list[_Waiting]] = {}
+        self._scheduled = False
+        self._sending: set[asyncio.Task[None]] = set()
+        self.merged = 0
+        """Calls that shared another call's request."""
+
+    def submit(
+        self, query: MarketDataQuery, pairs: list[Pair], timeout: float | None
+    ) -> asyncio.Future[MarketDataReply]:
+        loop = asyncio.get_running_loop()
+        key = (query.source, tuple(sorted(query.params.items())), tuple(query.data_types), timeout)
+        future: asyncio.Future[MarketDataReply] = loop.create_future()
+        self._groups.setdefault(key, []).append(_Waiting(query, pairs, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    async def aclose(self) -> None:
+        while self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        groups, self._groups = self._groups, {}
+        for (*_, timeout), waiting in groups.items():
+            task = asyncio.create_task(self._send(waiting, timeout))  # type: ignore[arg-type]
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, waiting: list[_Waiting], timeout: float | None) -> None:
+        if len(waiting) == 1:
+            one = waiting[0]
+            await self._settle(one, self._ask(one.query, one.pairs, timeout))
+            return
+        self.merged += len(waiting) - 1
+        first = waiting[0].query
+        symbols = list(dict.fromkeys(s for w in waiting for s in w.query.symbols))
+        merged = MarketDataQuery(
+            symbols=symbols, data_types=first.data_types, source=first.source, params=first.params
+        )
+        pairs = list(dict.fromkeys(p for w in waiting for p in w.pairs))
+        try:
+            reply = await self._ask(merged, pairs, timeout)
+        except Exception:
+            # The merged request failed as a whole (the hub unreachable): each call takes the
+            # failover path on its own, so one call's cached values still serve it.
+            await asyncio.gather(
+                *(self._settle(w, self._ask(w.query, w.pairs, timeout)) for w in waiting)
+            )
+            return
+        for w in waiting:
+            wanted = set(w.pairs)
+            if not w.future.done():
+                w.future.set_result(
+                    MarketDataReply(
+                        snapshots=[s for s in reply.snapshots if (s.symbol, s.data_type) in wanted],
+                        failures=[f for f in reply.failures if (f.symbol, f.data_type) in wanted],
+                    )
+                )
+
+    @staticmethod
+    async def _settle(waiting: _Waiting, answer: Awaitable[MarketDataReply]) -> None:
+        try:
+            reply = await answer
+        except Exception as exc:
+            if not waiting.future.done():
+                waiting.future.set_exception(exc)
+            with contextlib.suppress(Exception):
+                waiting.future.exception()  # the caller may have gone (cancelled)
+            return
+        if not waiting.future.done():
+            waiting.future.set_result(reply)
