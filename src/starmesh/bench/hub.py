@@ -32,6 +32,7 @@ from starmesh.core.payloads import MarketDataQuery
 from starmesh.marketdata.client import MarketDataClient
 from starmesh.marketdata.factory import create_marketdata_client, create_marketdata_hub
 from starmesh.marketdata.sources.simulated import SimulatedSource
+from starmesh.platform.process import settle_after_startup
 from starmesh.testing import RedisServer
 
 __all__ = ["TARGETS", "run_hub_bench"]
@@ -135,6 +136,7 @@ async def _starmesh_over_redis(
     try:
         for client in clients:
             await client.start()
+        settle_after_startup()  # as an engine process does
         await clients[0].get_data(_SYMBOLS, DataType.QUOTE)  # warm the hub's cache
 
         async def ask(client: int, n: int) -> None:
