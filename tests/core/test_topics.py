@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from starmesh.core.errors import InvalidTopicError
-from starmesh.core.topics import TopicMatcher, validate_pattern, validate_topic
+from starmesh.core.topics import TopicMatcher, literal_prefix, validate_pattern, validate_topic
 
 segment = st.text(alphabet="abcxyz019_-", min_size=1, max_size=4)
 topics = st.lists(segment, min_size=1, max_size=4).map(".".join)
@@ -97,3 +97,12 @@ def test_valid_topics_and_patterns_pass() -> None:
     assert validate_pattern("risk.alert.*") == "risk.alert.*"
     with pytest.raises(InvalidTopicError):
         validate_pattern("risk..*")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix"),
+    [("risk.alert.*", "risk.alert."), ("risk.?ar", "risk."), ("*", ""), ("a.[bc]", "a."),
+     ("exact.topic", "exact.topic")],
+)  # fmt: skip
+def test_literal_prefix(pattern: str, prefix: str) -> None:
+    assert literal_prefix(pattern) == prefix

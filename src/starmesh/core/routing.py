@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Final
 
 from starmesh.core.enums import DataType, MessageType
+from starmesh.core.topics import is_wildcard, literal_prefix
 
 __all__ = [
     "MARKETDATA_BROADCAST_PATTERNS",
@@ -43,13 +44,9 @@ def pattern_buses(pattern: str) -> tuple[bool, bool]:
 
     ``marketdata.*`` only the MarketData Bus, ``risk.*`` only the logic bus, ``*`` both.
     """
-    literal = pattern
-    for i, char in enumerate(pattern):
-        if char in "*?[":
-            literal = pattern[:i]
-            break
-    else:
+    if not is_wildcard(pattern):
         return (not is_marketdata_topic(pattern), is_marketdata_topic(pattern))
+    literal = literal_prefix(pattern)
     if literal.startswith(MARKETDATA_PREFIX):
         return (False, True)
     # The literal prefix is shorter than "marketdata." yet compatible with it, e.g. "m*" or "*".

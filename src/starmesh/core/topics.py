@@ -18,7 +18,14 @@ from typing import Final, Generic, TypeVar
 
 from starmesh.core.errors import InvalidTopicError
 
-__all__ = ["MAX_TOPIC_LENGTH", "TopicMatcher", "is_wildcard", "validate_pattern", "validate_topic"]
+__all__ = [
+    "MAX_TOPIC_LENGTH",
+    "TopicMatcher",
+    "is_wildcard",
+    "literal_prefix",
+    "validate_pattern",
+    "validate_topic",
+]
 
 MAX_TOPIC_LENGTH: Final = 512
 _WILDCARDS: Final = frozenset("*?[")
@@ -29,6 +36,14 @@ T = TypeVar("T", bound=Hashable)
 
 def is_wildcard(pattern: str) -> bool:
     return not _WILDCARDS.isdisjoint(pattern)
+
+
+def literal_prefix(pattern: str) -> str:
+    """What every topic ``pattern`` matches starts with: the text before its first wildcard."""
+    for i, char in enumerate(pattern):
+        if char in _WILDCARDS:
+            return pattern[:i]
+    return pattern
 
 
 def _check_common(text: object, what: str) -> str:

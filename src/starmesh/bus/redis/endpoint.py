@@ -44,7 +44,7 @@ from starmesh.core.enums import EngineType, MessagePriority
 from starmesh.core.errors import MessageBusError, MessageDecodeError, NotHandledError
 from starmesh.core.message import Message
 from starmesh.core.routing import pattern_buses
-from starmesh.core.topics import TopicMatcher, validate_pattern
+from starmesh.core.topics import TopicMatcher, literal_prefix, validate_pattern
 
 if TYPE_CHECKING:
     from starmesh.bus.redis.transport import RedisTransport
@@ -155,12 +155,8 @@ class RedisEndpoint:
         return [p for p in self.patterns if not self._broadcast_only(p)]
 
     def _broadcast_only(self, pattern: str) -> bool:
-        literal = pattern
-        for i, char in enumerate(pattern):
-            if char in "*?[":
-                literal = pattern[:i]
-                break
-        return bool(self._broadcast_prefixes) and literal.startswith(self._broadcast_prefixes)
+        prefixes = self._broadcast_prefixes
+        return bool(prefixes) and literal_prefix(pattern).startswith(prefixes)
 
     async def close(self) -> None:
         """Stop fetching, handle everything fetched and queued for this engine, ack, detach."""
