@@ -10,9 +10,9 @@ Tasks per instance:
   up to ``max_deliveries`` attempts, then writes it to the dead-letter stream; it yields to
   the event loop every 0.2 ms of work so the readers keep up;
 - the *acker* XACKs handled entries in batches, off the handling path;
-- *maintenance* heartbeats the registry, reclaims entries other instances left pending longer
-  than ``claim_idle_ms`` (XPENDING + XCLAIM), dead-letters entries delivered too often, and
-  trims acknowledged entries (XTRIM MINID).
+- *upkeep* (``upkeep.py``) heartbeats the registry, reclaims entries other instances left
+  pending longer than ``claim_idle_ms`` (XPENDING + XCLAIM), dead-letters entries delivered
+  too often, and trims acknowledged entries (XTRIM MINID).
 
 Market-data broadcast (``md:updates``) has one more task, started on the first subscription
 that can match it: a plain XREAD from the instance's own position, no group, no acks.
@@ -35,9 +35,10 @@ from starmesh.bus.inbox import InboxEntry, PriorityInbox
 from starmesh.bus.redis import replies
 from starmesh.bus.redis.publisher import NETWORK_ERRORS
 from starmesh.bus.redis.raw import RawCommands, raw_streams
-from starmesh.bus.redis.registry import member_value
 from starmesh.bus.redis.replies import Entries
 from starmesh.bus.redis.resp import pack
+from starmesh.bus.redis.tasks import cancel_and_wait, id_tuple
+from starmesh.bus.redis.upkeep import GroupUpkeep
 from starmesh.bus.transport import DeliveryHandler, address_of
 from starmesh.core.clock import now_ns
 from starmesh.core.enums import EngineType, MessagePriority
@@ -59,13 +60,10 @@ _Rejected = tuple[str, bytes, bytes, str]
 logger = logging.getLogger(__name__)
 
 _URGENT_LANES = (MessagePriority.FLASH_CRASH, MessagePriority.URGENT)
-_TRIM_EVERY = 10
-_ORPHAN_AFTER = 10
-"""Pending this many claim_idle_ms with no instance taking it: a dead letter."""
 _DECODE_SLICE = 64
+"""Fetched entries decoded between two turns given to the event loop."""
 _YIELD_AFTER_S = 0.000_2
 """The deliverer gives the event loop a turn at least this often while it has work."""
-"""Maintenance rounds between two XTRIM MINID passes."""
 
 
 class StreamEntry(InboxEntry):
@@ -127,7 +125,20 @@ class RedisEndpoint:
         self.not_handled = 0
         self.duplicates = 0
         self.dead_lettered = 0
-        self.reclaimed = 0
+        self._upkeep = GroupUpkeep(
+            transport=transport,
+            engine_instance=(self._group, instance),
+            lanes=list(self._lanes.values()),
+            replies_stream=self._replies,
+            shared_patterns=self._shared_patterns,
+            in_flight=self._in_flight,
+            handles=self._handles,
+            ack=self._ack,
+            take=self._take,
+            dead_letter=self._write_dead_letter,
+            register=lambda shared: transport.register(engine, instance, shared),
+            retrying=self._retrying,
+        )
 
     @property
     def address(self) -> str:
@@ -140,7 +151,7 @@ class RedisEndpoint:
         self._spawn("reply-reader", self._reply_loop(await self._newest(self._replies)))
         self._spawn("deliverer", self._deliver_loop())
         self._spawn("acker", self._ack_loop())
-        self._spawn("maintenance", self._maintenance_loop())
+        self._spawn("maintenance", self._upkeep.run())
 
     @property
     def consuming(self) -> bool:
@@ -217,7 +228,7 @@ class RedisEndpoint:
             "not_handled": self.not_handled,
             "duplicates": self.duplicates,
             "dead_lettered": self.dead_lettered,
-            "reclaimed": self.reclaimed,
+            "reclaimed": self._upkeep.reclaimed,
             "queued": len(self._buffer),
             "dropped": self._buffer.dropped,
         }
@@ -515,86 +526,6 @@ class RedisEndpoint:
         if self.dead_lettered & (self.dead_lettered - 1) == 0:
             logger.warning("dead letter #%d for %s: %s", self.dead_lettered, self._address, reason)
 
-    # --- maintenance -------------------------------------------------------------------------
-
-    async def _maintenance_loop(self) -> None:
-        interval = min(self._settings.claim_idle_ms / 2000, 5.0)
-        round_ = 0
-        while True:
-            await asyncio.sleep(interval)
-            round_ += 1
-            await self._retrying("heartbeat", self._heartbeat)
-            await self._retrying("reclaim", self._reclaim)
-            if round_ % _TRIM_EVERY == 0:
-                await self._retrying("trim", self._trim)
-
-    async def _heartbeat(self) -> None:
-        ttl_ms = max(60_000, 4 * self._settings.claim_idle_ms)
-        shared = self._shared_patterns()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.pexpire(self._replies, ttl_ms)
-            if shared:
-                members = self._transport.keys.registry_members
-                pipe.hset(members, self._address, member_value(shared))
-            results = await pipe.execute()
-        if shared and results[1] == 1:
-            # Our member entry was gone: the server lost its data (a restart without
-            # persistence). Subscribe again so publishers route to us.
-            logger.warning("%s: registry entry was missing, registering again", self._address)
-            await self._transport.register(self.engine, self.instance, shared)
-
-    async def _reclaim(self) -> None:
-        """Take over entries left pending too long that this instance handles.
-
-        Dead-letters an entry delivered ``max_deliveries`` times (a message that keeps killing
-        its instances), and one no instance has taken for ``_ORPHAN_AFTER`` x claim_idle_ms
-        (no instance of the engine handles its topic any more).
-        """
-        idle = self._settings.claim_idle_ms
-        lanes = list(self._lanes.values())
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for stream in lanes:
-                pipe.xpending_range(stream, self._group, "-", "+", 100, idle=idle)
-            pending_by_lane = await pipe.execute()
-        for stream, pending in zip(lanes, pending_by_lane, strict=True):
-            candidates = [
-                item
-                for item in pending
-                if not (
-                    item["consumer"].decode() == self.instance
-                    and (stream, item["message_id"]) in self._in_flight
-                )
-            ]
-            if candidates:
-                await self._reclaim_lane(stream, candidates)
-
-    async def _reclaim_lane(self, stream: str, candidates: list[dict[str, Any]]) -> None:
-        idle = self._settings.claim_idle_ms
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item in candidates:
-                pipe.xrange(stream, item["message_id"], item["message_id"])
-            contents = [replies.entries(reply) for reply in await pipe.execute()]
-        to_claim: dict[bytes, int] = {}
-        for item, found in zip(candidates, contents, strict=True):
-            entry_id, delivered = item["message_id"], item["times_delivered"]
-            raw = (found[0][1] or {}).get(b"m", b"") if found else b""
-            if not found:  # trimmed while pending: nothing left to deliver
-                self._ack(stream, entry_id)
-            elif delivered >= self._settings.max_deliveries:
-                reason = f"delivered {delivered} times without being acknowledged (instances died?)"
-                await self._write_dead_letter(stream, entry_id, raw, reason)
-            elif self._handles(raw):
-                to_claim[entry_id] = delivered
-            elif item["time_since_delivered"] >= _ORPHAN_AFTER * idle:
-                reason = f"no instance of {self._group} handled it within {_ORPHAN_AFTER * idle} ms"
-                await self._write_dead_letter(stream, entry_id, raw, reason)
-        if to_claim:
-            claimed = replies.entries(
-                await self._redis.xclaim(stream, self._group, self.instance, idle, list(to_claim))
-            )
-            self.reclaimed += len(claimed)
-            await self._take([(stream, claimed)], deliveries=to_claim)
-
     def _handles(self, raw: bytes) -> bool:
         """Whether this instance subscribes to the topic of ``raw`` (undecodable: yes, so that
         ``_take`` dead-letters it with the decode error).
@@ -604,18 +535,6 @@ class RedisEndpoint:
         except MessageDecodeError:
             return True
         return bool(self._matcher.match(topic))
-
-    async def _trim(self) -> None:
-        """Drop entries every instance of the engine has acknowledged (XTRIM MINID)."""
-        for stream in self._lanes.values():
-            groups = await self._redis.xinfo_groups(stream)
-            ours = [g for g in groups if g["name"].decode() == self._group]
-            if not ours:
-                continue
-            summary = await self._redis.xpending(stream, self._group)
-            oldest_unacked = summary["min"] if summary["pending"] else None
-            boundary = oldest_unacked or _next_id(ours[0]["last-delivered-id"])
-            await self._redis.xtrim(stream, minid=boundary, approximate=True)
 
     # --- setup and teardown ------------------------------------------------------------------
 
@@ -642,7 +561,7 @@ class RedisEndpoint:
                 pipe.xrevrange(stream, count=1)
             newest = [replies.entries(reply) for reply in await pipe.execute()]
         cutoff = {
-            stream: _id_tuple(last[0][0])
+            stream: id_tuple(last[0][0])
             for stream, last in zip(self._all_streams, newest, strict=True)
             if last
         }
@@ -660,9 +579,7 @@ class RedisEndpoint:
                 return
             await self._take(fetched)
             for stream, stream_entries in fetched:
-                if stream_entries and _id_tuple(stream_entries[-1][0]) >= cutoff.get(
-                    stream, (0, 0)
-                ):
+                if stream_entries and id_tuple(stream_entries[-1][0]) >= cutoff.get(stream, (0, 0)):
                     cutoff.pop(stream, None)
 
     async def _detach(self) -> None:
@@ -705,26 +622,3 @@ class RedisEndpoint:
                 return result
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, self._settings.reconnect_max_backoff_s)
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait until it has finished.
-
-    Cancels again while it runs on: on Python 3.11 ``asyncio.wait_for`` (which redis-py uses
-    to send) swallows a cancellation that arrives as its inner call completes.
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.05)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("task %s had failed", task.get_name(), exc_info=task.exception())
-
-
-def _id_tuple(entry_id: bytes) -> tuple[int, int]:
-    milliseconds, _, sequence = entry_id.partition(b"-")
-    return int(milliseconds), int(sequence or b"0")
-
-
-def _next_id(entry_id: bytes) -> bytes:
-    milliseconds, _, sequence = entry_id.partition(b"-")
-    return b"%s-%d" % (milliseconds, int(sequence or b"0") + 1)

@@ -15,12 +15,13 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
-from starmesh.bus.redis.endpoint import RedisEndpoint, cancel_and_wait
+from starmesh.bus.redis.endpoint import RedisEndpoint
 from starmesh.bus.redis.keys import Keys
 from starmesh.bus.redis.publisher import NETWORK_ERRORS, Outgoing, Publisher
 from starmesh.bus.redis.registry import REGISTER_SCRIPT, RoutingTable, member_value
 from starmesh.bus.redis.replies import as_bytes, entries
 from starmesh.bus.redis.resp import XaddPacker, pack
+from starmesh.bus.redis.tasks import cancel_and_wait
 from starmesh.bus.transport import (
     DeadLetter,
     DeliveryHandler,
