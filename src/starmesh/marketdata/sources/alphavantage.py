@@ -19,12 +19,10 @@ The free tier allows 25 requests a day, the default declared limit.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Unpack
 from zoneinfo import ZoneInfo
 
-import httpx
 import msgspec
 
 from starmesh.core.clock import Clock
@@ -40,9 +38,8 @@ from starmesh.core.payloads import Bar, BarSeries, Fundamental, MarketData, Trad
 from starmesh.marketdata.source import DataRequest, RateLimit
 from starmesh.marketdata.sources.credentials import credential
 from starmesh.marketdata.sources.http import (
+    HttpOptions,
     HttpSource,
-    RetryPolicy,
-    Sleep,
 )
 from starmesh.marketdata.sources.params import choice_param, positive_int_param, to_float, to_ns
 
@@ -94,25 +91,18 @@ class AlphaVantageSource(HttpSource):
         self,
         settings: Settings,
         clock: Clock,
-        *,
-        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        base_url: str = BASE_URL,
+        **options: Unpack[HttpOptions],
     ) -> None:
         key = credential("query", "apikey", settings.alphavantage_key)
         super().__init__(
             name="alphavantage",
             data_types=(DataType.BAR, DataType.TRADE, DataType.FUNDAMENTAL),
-            rate_limit=rate_limit,
             clock=clock,
-            base_url=base_url,
+            default_rate_limit=DEFAULT_RATE_LIMIT,
+            default_base_url=BASE_URL,
             credentials=key,
             missing=None if key else MISSING,
-            sleep=sleep,
-            retry=retry,
-            transport=transport,
+            **options,
         )
 
     async def fetch(self, request: DataRequest) -> MarketData:

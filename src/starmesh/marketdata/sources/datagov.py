@@ -23,9 +23,8 @@ spending requests on certain 429s, and ``status().detail`` shows the last value 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Unpack
 
 import httpx
 import msgspec
@@ -38,9 +37,8 @@ from starmesh.core.payloads import MarketData, NewsFeed, NewsItem
 from starmesh.marketdata.source import DataRequest, RateLimit
 from starmesh.marketdata.sources.credentials import credential
 from starmesh.marketdata.sources.http import (
+    HttpOptions,
     HttpSource,
-    RetryPolicy,
-    Sleep,
 )
 from starmesh.marketdata.sources.params import positive_int_param, to_ns
 
@@ -88,28 +86,22 @@ class DataGovSource(HttpSource):
         settings: Settings,
         clock: Clock,
         *,
-        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        base_url: str = BASE_URL,
         quota_pause_s: float = 60.0,
+        **options: Unpack[HttpOptions],
     ) -> None:
         key = credential("header", "X-Api-Key", settings.datagov_key)
         super().__init__(
             name="datagov",
             data_types=(DataType.NEWS,),
-            rate_limit=rate_limit,
             clock=clock,
-            base_url=base_url,
+            default_rate_limit=DEFAULT_RATE_LIMIT,
+            default_base_url=BASE_URL,
             credentials=key,
             missing=None if key else MISSING,
-            sleep=sleep,
-            retry=retry,
             # A 429 from api.data.gov means the hour's quota is spent: retrying cannot help.
             retry_statuses=(500, 502, 503, 504),
-            transport=transport,
             event_hooks={"response": [self._read_quota]},
+            **options,
         )
         self._quota_pause_s = quota_pause_s
         self._remaining: int | None = None

@@ -13,11 +13,9 @@ requests a second.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Final
+from typing import Final, Unpack
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from starmesh.core.clock import Clock
@@ -27,9 +25,8 @@ from starmesh.core.errors import InvalidRequestError, MalformedResponseError, Un
 from starmesh.core.payloads import EconomicObservation, EconomicSeries, MarketData
 from starmesh.marketdata.source import DataRequest, RateLimit
 from starmesh.marketdata.sources.http import (
+    HttpOptions,
     HttpSource,
-    RetryPolicy,
-    Sleep,
 )
 from starmesh.marketdata.sources.params import positive_int_param, to_float
 
@@ -62,22 +59,15 @@ class DBnomicsSource(HttpSource):
         self,
         settings: Settings,
         clock: Clock,
-        *,
-        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        base_url: str = BASE_URL,
+        **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(
             name="dbnomics",
             data_types=(DataType.ECONOMIC,),
-            rate_limit=rate_limit,
             clock=clock,
-            base_url=base_url,
-            sleep=sleep,
-            retry=retry,
-            transport=transport,
+            default_rate_limit=DEFAULT_RATE_LIMIT,
+            default_base_url=BASE_URL,
+            **options,
         )
 
     async def fetch(self, request: DataRequest) -> MarketData:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, date, datetime
-from typing import Final
+from typing import Final, Unpack
 
 import httpx
 import msgspec
@@ -46,9 +46,8 @@ from starmesh.core.errors import (
 from starmesh.core.payloads import Fundamental, MarketData, NewsFeed, NewsItem
 from starmesh.marketdata.source import DataRequest, RateLimit
 from starmesh.marketdata.sources.http import (
+    HttpOptions,
     HttpSource,
-    RetryPolicy,
-    Sleep,
     status_error,
 )
 from starmesh.marketdata.sources.params import positive_int_param, to_ns
@@ -122,12 +121,9 @@ class EdgarSource(HttpSource):
         settings: Settings,
         clock: Clock,
         *,
-        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
         tickers_url: str = TICKERS_URL,
         data_url: str = DATA_URL,
+        **options: Unpack[HttpOptions],
     ) -> None:
         agent = (settings.edgar_user_agent or "").strip()
         missing = None
@@ -142,13 +138,11 @@ class EdgarSource(HttpSource):
         super().__init__(
             name="edgar",
             data_types=(DataType.FUNDAMENTAL, DataType.NEWS),
-            rate_limit=rate_limit,
             clock=clock,
+            default_rate_limit=DEFAULT_RATE_LIMIT,
             headers={"User-Agent": agent} if missing is None else None,
             missing=missing,
-            sleep=sleep,
-            retry=retry,
-            transport=transport,
+            **options,
         )
         self._tickers_url = tickers_url
         self._data_url = data_url.rstrip("/")

@@ -17,8 +17,7 @@ FRED writes a missing value as ``"."``: it becomes ``None``. Its errors are JSON
 
 from __future__ import annotations
 
-import asyncio
-from typing import Final
+from typing import Final, Unpack
 
 import httpx
 import msgspec
@@ -36,9 +35,8 @@ from starmesh.core.payloads import EconomicObservation, EconomicSeries, MarketDa
 from starmesh.marketdata.source import DataRequest, RateLimit
 from starmesh.marketdata.sources.credentials import credential
 from starmesh.marketdata.sources.http import (
+    HttpOptions,
     HttpSource,
-    RetryPolicy,
-    Sleep,
     status_error,
 )
 from starmesh.marketdata.sources.params import (
@@ -88,25 +86,18 @@ class FredSource(HttpSource):
         self,
         settings: Settings,
         clock: Clock,
-        *,
-        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        base_url: str = BASE_URL,
+        **options: Unpack[HttpOptions],
     ) -> None:
         key = credential("query", "api_key", settings.fred_key)
         super().__init__(
             name="fred",
             data_types=(DataType.ECONOMIC,),
-            rate_limit=rate_limit,
             clock=clock,
-            base_url=base_url,
+            default_rate_limit=DEFAULT_RATE_LIMIT,
+            default_base_url=BASE_URL,
             credentials=key,
             missing=None if key else MISSING,
-            sleep=sleep,
-            retry=retry,
-            transport=transport,
+            **options,
         )
         self._series: dict[str, _Series] = {}
 

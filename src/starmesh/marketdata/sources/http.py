@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypedDict, TypeVar, Unpack
 
 import httpx
 import msgspec
@@ -44,10 +44,8 @@ from starmesh.marketdata.source import DataRequest, RateLimit, SourceStatus
 from starmesh.marketdata.sources.credentials import Credential, CredentialTransport, scrub
 
 __all__ = [
-    "DEFAULT_TIMEOUT", "RETRY_STATUSES", "USER_AGENT",
-    "HttpSource", "RetryPolicy", "Sleep",
-    "provider_message", "retry_after_seconds", "status_error",
-
+    "DEFAULT_TIMEOUT", "RETRY_STATUSES", "USER_AGENT", "HttpOptions", "HttpSource",
+    "RetryPolicy", "Sleep", "provider_message", "retry_after_seconds", "status_error",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -174,6 +172,18 @@ class _Retry(Exception):
 # --- the base of the HTTP adapters -----------------------------------------------------------
 
 
+class HttpOptions(TypedDict, total=False):
+    """What a caller may set on any HTTP source (every adapter takes these as keywords): its
+    limit, how it retries and waits (tests pass a recording ``sleep``), where it connects.
+    """
+
+    rate_limit: RateLimit
+    sleep: Sleep
+    retry: RetryPolicy
+    transport: httpx.AsyncBaseTransport
+    base_url: str
+
+
 class HttpSource:
     """One provider over HTTP: its client, its limit, its credentials and its errors.
 
@@ -183,21 +193,24 @@ class HttpSource:
     """
 
     def __init__(
-        self, *, name: str, data_types: Collection[DataType], rate_limit: RateLimit, clock: Clock,
-        base_url: str = "", headers: Mapping[str, str] | None = None,
-        credentials: Sequence[Credential] = (), missing: str | None = None,
-        sleep: Sleep = asyncio.sleep, retry: RetryPolicy | None = None,
-        retry_statuses: Collection[int] = RETRY_STATUSES,
-        transport: httpx.AsyncBaseTransport | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        self, *, name: str, data_types: Collection[DataType], clock: Clock,
+        default_rate_limit: RateLimit, default_base_url: str = "",
+        headers: Mapping[str, str] | None = None, credentials: Sequence[Credential] = (),
+        missing: str | None = None, retry_statuses: Collection[int] = RETRY_STATUSES,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:  # fmt: skip
+        """The ``default_*`` values are the adapter's own; ``options`` are the caller's."""
         self._name = name
         self._data_types = frozenset(data_types)
-        self._rate_limit = rate_limit
+        self._rate_limit = options.get("rate_limit", default_rate_limit)
         self._clock = clock
         self._missing = missing
-        self._sleep = sleep
-        self._retry = retry or RetryPolicy()
+        self._sleep = options.get("sleep", asyncio.sleep)
+        self._retry = options.get("retry", RetryPolicy())
+        base_url = options.get("base_url", default_base_url)
+        transport = options.get("transport")
         self._retry_statuses = frozenset(retry_statuses)
         self._secrets = [c.value.get_secret_value() for c in credentials]
         self._client = httpx.AsyncClient(

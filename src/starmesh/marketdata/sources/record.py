@@ -24,7 +24,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Protocol, Unpack
 
 import httpx
 
@@ -39,9 +39,7 @@ from starmesh.marketdata.sources.datagov import DataGovSource
 from starmesh.marketdata.sources.dbnomics import DBnomicsSource
 from starmesh.marketdata.sources.edgar import EdgarSource
 from starmesh.marketdata.sources.fred import FredSource
-from starmesh.marketdata.sources.http import (
-    RetryPolicy,
-)
+from starmesh.marketdata.sources.http import HttpOptions, RetryPolicy
 from starmesh.marketdata.sources.tradingeconomics import TradingEconomicsSource
 from starmesh.marketdata.sources.yahoo import YahooSource
 
@@ -59,12 +57,7 @@ DEFAULT_TYPES: Final = {
 
 class _Factory(Protocol):
     def __call__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        *,
-        retry: RetryPolicy | None = ...,
-        transport: httpx.AsyncBaseTransport | None = ...,
+        self, settings: Settings, clock: Clock, **options: Unpack[HttpOptions]
     ) -> Source: ...
 
 

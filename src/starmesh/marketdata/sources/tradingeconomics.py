@@ -15,12 +15,10 @@ default declared limit.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from typing import Final
+from typing import Final, Unpack
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from starmesh.core.clock import Clock
@@ -36,9 +34,8 @@ from starmesh.core.payloads import EconomicObservation, EconomicSeries, MarketDa
 from starmesh.marketdata.source import DataRequest, RateLimit
 from starmesh.marketdata.sources.credentials import credential
 from starmesh.marketdata.sources.http import (
+    HttpOptions,
     HttpSource,
-    RetryPolicy,
-    Sleep,
     provider_message,
 )
 from starmesh.marketdata.sources.params import iso_date_param, positive_int_param
@@ -66,25 +63,18 @@ class TradingEconomicsSource(HttpSource):
         self,
         settings: Settings,
         clock: Clock,
-        *,
-        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        base_url: str = BASE_URL,
+        **options: Unpack[HttpOptions],
     ) -> None:
         key = credential("query", "c", settings.tradingeconomics_key)
         super().__init__(
             name="tradingeconomics",
             data_types=(DataType.ECONOMIC,),
-            rate_limit=rate_limit,
             clock=clock,
-            base_url=base_url,
+            default_rate_limit=DEFAULT_RATE_LIMIT,
+            default_base_url=BASE_URL,
             credentials=key,
             missing=None if key else MISSING,
-            sleep=sleep,
-            retry=retry,
-            transport=transport,
+            **options,
         )
 
     async def fetch(self, request: DataRequest) -> MarketData:

@@ -19,11 +19,9 @@ and a 429 is retried with backoff.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Final
+from typing import Final, Unpack
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from starmesh.core.clock import Clock
@@ -39,9 +37,8 @@ from starmesh.core.payloads import Bar, BarSeries, MarketData, Trade
 from starmesh.marketdata.source import DataRequest, RateLimit
 from starmesh.marketdata.sources.http import (
     USER_AGENT,
+    HttpOptions,
     HttpSource,
-    RetryPolicy,
-    Sleep,
 )
 from starmesh.marketdata.sources.params import choice_param, positive_int_param
 
@@ -105,23 +102,17 @@ class YahooSource(HttpSource):
         settings: Settings,
         clock: Clock,
         *,
-        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        base_url: str = BASE_URL,
         user_agent: str = USER_AGENT,
+        **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(
             name="yahoo",
             data_types=(DataType.BAR, DataType.TRADE),
-            rate_limit=rate_limit,
             clock=clock,
-            base_url=base_url,
+            default_rate_limit=DEFAULT_RATE_LIMIT,
+            default_base_url=BASE_URL,
             headers={"User-Agent": user_agent},
-            sleep=sleep,
-            retry=retry,
-            transport=transport,
+            **options,
         )
 
     async def fetch(self, request: DataRequest) -> MarketData:
