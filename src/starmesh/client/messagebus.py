@@ -433,12 +433,10 @@ class MessageBusClient:
             raise NotHandledError(f"{self.address} has no handler for {message.topic!r}")
         failed: list[Subscription] = []
         for index, subscription in enumerate(subscriptions):
-            if subscription.is_async:
-                return self._dispatch_async(message, subscriptions, index, failed)
-            outcome = subscription.invoke_sync(message)
+            outcome = subscription.invoke(message)
             if outcome is False:
                 failed.append(subscription)
-            elif outcome is not True:  # a plain callable returned an awaitable
+            elif outcome is not True:  # an async handler: the rest waits for it
                 return self._dispatch_async(message, subscriptions, index, failed, outcome)
         if failed:
             raise _handler_error(message, failed)
@@ -450,21 +448,19 @@ class MessageBusClient:
         subscriptions: tuple[Subscription, ...],
         start: int,
         failed: list[Subscription],
-        started: Awaitable[None] | None = None,
+        started: Awaitable[None],
     ) -> None:
-        """Continue ``_deliver`` from ``subscriptions[start]`` once a handler needs awaiting."""
+        """Carry on ``_deliver`` from ``subscriptions[start]``, whose handler gave ``started``."""
+        outcome: bool | Awaitable[None] = started
         for index in range(start, len(subscriptions)):
             subscription = subscriptions[index]
-            if index == start and started is not None:
-                ok = await subscription.finish(started, message)
-            elif subscription.is_async:
-                ok = await subscription.invoke_async(message)
-            else:
-                outcome = subscription.invoke_sync(message)
-                if outcome is True or outcome is False:
-                    ok = outcome
-                else:
-                    ok = await subscription.finish(outcome, message)
+            if index > start:
+                outcome = subscription.invoke(message)
+            ok = (
+                outcome
+                if isinstance(outcome, bool)
+                else await subscription.finish(outcome, message)
+            )
             if not ok:
                 failed.append(subscription)
         if failed:

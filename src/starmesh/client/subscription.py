@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starmesh.core.message import Message
 
@@ -17,15 +16,10 @@ Handler = Callable[[Message], Awaitable[None] | None]
 """Called with each message matching the pattern: a plain function or a coroutine function."""
 
 
-def _is_coroutine_callable(func: Callable[..., Any]) -> bool:
-    call = getattr(func, "__call__", None)  # noqa: B004 - an object with an async __call__
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call)
-
-
 class Subscription:
     """Returned by ``subscribe``; pass it to ``unsubscribe``. Counts what its handler did."""
 
-    __slots__ = ("failures", "handled", "handler", "is_async", "last_error", "pattern")
+    __slots__ = ("failures", "handled", "handler", "last_error", "pattern")
 
     def __init__(self, pattern: str, handler: Handler) -> None:
         if not callable(handler):
@@ -37,23 +31,12 @@ class Subscription:
         self.handled = 0
         self.failures = 0
         self.last_error: Exception | None = None
-        self.is_async = _is_coroutine_callable(handler)
 
-    # The client calls invoke_async for coroutine functions and invoke_sync for the rest, so a
-    # plain function costs no coroutine per message.
-
-    async def invoke_async(self, message: Message) -> bool:
-        """Run an async handler; False (logged, counted) if it raised."""
-        try:
-            await self.handler(message)  # type: ignore[misc]
-        except Exception as exc:
-            self._failed(message, exc)
-            return False
-        self.handled += 1
-        return True
-
-    def invoke_sync(self, message: Message) -> bool | Awaitable[None]:
-        """Run a sync handler; if it returned an awaitable, return that for ``finish``."""
+    def invoke(self, message: Message) -> bool | Awaitable[None]:
+        """Call the handler: True or False (logged, counted) when it is done, or the awaitable it
+        returned (an async handler's coroutine) for :meth:`finish`. A plain function thus costs
+        no coroutine per message.
+        """
         try:
             result = self.handler(message)
         except Exception as exc:

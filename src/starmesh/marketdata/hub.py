@@ -67,15 +67,14 @@ _CONCURRENT_ANSWERS = 1_024
 _MAX_STREAMED_PAIRS = 10_000
 _UNKNOWN_FOR_S = 3_600.0
 _UNKNOWN_LIMIT = 100_000
-_STALE_ALLOWED = (
+_SOURCE_FAULTS = (
     SourceUnavailableError,
     SourceThrottledError,
     MalformedResponseError,
     MarketDataTimeout,
 )
-"""Failures of the source, for which the last value is better than nothing."""
-_SOURCE_FAULTS = _STALE_ALLOWED
-"""Failures that count against a source's circuit breaker; a bad request is not its fault."""
+"""Failures of the source itself: they count against its circuit breaker, and the last value
+is served (stale) rather than nothing. A bad request is not the source's fault."""
 
 
 class MarketDataHub:
@@ -285,7 +284,7 @@ class MarketDataHub:
         self.accounting.cache_misses += 1
         try:
             return await self._flights.run(request, lambda: self._fetch(request))
-        except _STALE_ALLOWED:
+        except _SOURCE_FAULTS:
             if entry is None:
                 raise
             self.accounting.stale_served += 1
