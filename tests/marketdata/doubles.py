@@ -6,7 +6,11 @@ import asyncio
 
 from starmesh.core.clock import Clock
 from starmesh.core.enums import DataType
-from starmesh.core.errors import SourceUnavailableError, UnknownSymbolError
+from starmesh.core.errors import (
+    SourceNotConfiguredError,
+    SourceUnavailableError,
+    UnknownSymbolError,
+)
 from starmesh.core.payloads import MarketData, Quote
 from starmesh.marketdata.source import DataRequest, RateLimit, SourceStatus
 
@@ -24,12 +28,14 @@ class CountingSource:
         known: frozenset[str] | None = None,
         data_types: frozenset[DataType] = frozenset({DataType.QUOTE}),
         clock: Clock | None = None,
+        configured: bool = True,
     ) -> None:
         self._name = name
         self._rate_limit = rate_limit
         self._known = known
         self._data_types = data_types
         self._clock = clock
+        self._configured = configured
         self.calls: list[DataRequest] = []
         self.call_times: list[float] = []
         self.failing = False
@@ -50,13 +56,17 @@ class CountingSource:
         return self._rate_limit
 
     def status(self) -> SourceStatus:
-        return SourceStatus(name=self._name, state="configured", connections=1)
+        if self._configured:
+            return SourceStatus(name=self._name, state="configured", connections=1)
+        return SourceStatus(name=self._name, state="unconfigured", connections=1)
 
     async def aclose(self) -> None:
         self.closed = True
 
     async def fetch(self, request: DataRequest) -> MarketData:
         self.calls.append(request)
+        if not self._configured:
+            raise SourceNotConfiguredError(f"set STARMESH_{self._name.upper()}_KEY")
         if self._clock is not None:
             self.call_times.append(self._clock.monotonic())
         if self.gate is not None:

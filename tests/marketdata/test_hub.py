@@ -234,6 +234,17 @@ async def test_sources_are_asked_in_order_until_one_knows_the_symbol(embedded: P
     assert "second has no 'ZZZZ'" in reply.failures[0].message
 
 
+async def test_an_unconfigured_source_is_skipped_unless_named(embedded: Platform) -> None:
+    keyless = CountingSource("keyless", configured=False)
+    fallback = CountingSource("fallback")
+    hub = await embedded.hub([keyless, fallback])
+    assert (await hub.get(query("AAPL"))).snapshots[0].source == "fallback"
+    assert keyless.calls == []
+    named = await hub.get(query("AAPL", source="keyless"))
+    assert named.failures[0].code == "not_configured"
+    assert "STARMESH_KEYLESS_KEY" in named.failures[0].message
+
+
 async def test_hub_rejects_bad_queries_and_closes_its_sources(embedded: Platform) -> None:
     source = CountingSource()
     hub = await embedded.hub([source])

@@ -97,6 +97,9 @@ class MarketDataHub:
             if source.name in self.sources:
                 raise InvalidRequestError(f"source {source.name!r} given twice")
             self.sources[source.name] = source
+        # A source's credentials and files come with the settings at start: read its status
+        # once here, not on every request (the replay source looks at its files on disk).
+        self._configured = [s for s in sources if s.status().state == "configured"]
         self.bus = bus
         self.settings = settings
         self._clock = clock
@@ -449,7 +452,7 @@ class MarketDataHub:
                 )
             pool: Sequence[Source] = [source]
         else:
-            pool = [s for s in self.sources.values() if s.status().state == "configured"]
+            pool = self._configured
         return [
             s
             for s in pool
