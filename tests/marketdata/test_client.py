@@ -146,6 +146,33 @@ async def test_failover_bus_then_http_then_stale_then_error(
             await client.get_data("MSFT", Q)
 
 
+async def test_merged_calls_in_an_outage_ask_once_and_each_falls_back_on_its_own(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    port = free_port()
+    settings = Settings(key_prefix=key_prefix, request_timeout=0.5)
+    hub = create_marketdata_hub([CountingSource()], port=port, serve_http=True)
+    client = create_marketdata_client(
+        EngineType.RISK,
+        url=redis_server.url,
+        hub_http_url=f"http://127.0.0.1:{port}",
+        settings=settings,
+    )
+    async with client:
+        async with hub:
+            await client.get_data("AAPL", Q)  # over HTTP: now cached
+        cached, uncached = await asyncio.gather(
+            client.get_data("AAPL", Q), client.get_data("MSFT", Q), return_exceptions=True
+        )
+        assert client.stats()["merged_requests"] == 1
+        assert client.stats()["hub_unreachable"] == 1  # one attempt answered both calls
+        assert isinstance(cached, dict)
+        assert cached["AAPL"][Q].stale
+        assert isinstance(uncached, SourceUnavailableError)
+        assert "nothing is cached for MSFT quote" in str(uncached)
+        assert "AAPL" not in str(uncached)
+
+
 async def test_the_http_path_can_be_called_directly(
     http_hub: tuple[int, CountingSource], key_prefix: str
 ) -> None:

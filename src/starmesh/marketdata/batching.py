@@ -10,7 +10,6 @@ the merged request leaves at the end of the tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
@@ -20,7 +19,7 @@ from starmesh.core.payloads import MarketDataQuery, MarketDataReply
 __all__ = ["RequestBatcher"]
 
 Pair = tuple[str, DataType]
-Ask = Callable[[MarketDataQuery, list[Pair], float | None], Awaitable[MarketDataReply]]
+Ask = Callable[[MarketDataQuery, float | None], Awaitable[MarketDataReply]]
 
 
 class _Waiting(NamedTuple):
@@ -63,45 +62,42 @@ class RequestBatcher:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, waiting: list[_Waiting], timeout: float | None) -> None:
-        if len(waiting) == 1:
-            one = waiting[0]
-            await self._settle(one, self._ask(one.query, one.pairs, timeout))
-            return
-        self.merged += len(waiting) - 1
-        first = waiting[0].query
-        symbols = list(dict.fromkeys(s for w in waiting for s in w.query.symbols))
-        merged = MarketDataQuery(
-            symbols=symbols, data_types=first.data_types, source=first.source, params=first.params
-        )
-        pairs = list(dict.fromkeys(p for w in waiting for p in w.pairs))
-        try:
-            reply = await self._ask(merged, pairs, timeout)
-        except Exception:
-            # The merged request failed as a whole (the hub unreachable): each call takes the
-            # failover path on its own, so one call's cached values still serve it.
-            await asyncio.gather(
-                *(self._settle(w, self._ask(w.query, w.pairs, timeout)) for w in waiting)
+        query = waiting[0].query
+        if len(waiting) > 1:
+            self.merged += len(waiting) - 1
+            query = MarketDataQuery(
+                symbols=list(dict.fromkeys(s for w in waiting for s in w.query.symbols)),
+                data_types=query.data_types,
+                source=query.source,
+                params=query.params,
             )
+        try:
+            reply = await self._ask(query, timeout)
+        except Exception as exc:
+            # One failed attempt answers every call: each then falls back on its own cached
+            # values, rather than every call asking the unreachable hub again.
+            for w in waiting:
+                _settle(w.future, exc)
+            return
+        if len(waiting) == 1:
+            _settle(waiting[0].future, reply)
             return
         for w in waiting:
             wanted = set(w.pairs)
-            if not w.future.done():
-                w.future.set_result(
-                    MarketDataReply(
-                        snapshots=[s for s in reply.snapshots if (s.symbol, s.data_type) in wanted],
-                        failures=[f for f in reply.failures if (f.symbol, f.data_type) in wanted],
-                    )
-                )
+            _settle(
+                w.future,
+                MarketDataReply(
+                    snapshots=[s for s in reply.snapshots if (s.symbol, s.data_type) in wanted],
+                    failures=[f for f in reply.failures if (f.symbol, f.data_type) in wanted],
+                ),
+            )
 
-    @staticmethod
-    async def _settle(waiting: _Waiting, answer: Awaitable[MarketDataReply]) -> None:
-        try:
-            reply = await answer
-        except Exception as exc:
-            if not waiting.future.done():
-                waiting.future.set_exception(exc)
-            with contextlib.suppress(Exception):
-                waiting.future.exception()  # the caller may have gone (cancelled)
-            return
-        if not waiting.future.done():
-            waiting.future.set_result(reply)
+
+def _settle(future: asyncio.Future[MarketDataReply], outcome: MarketDataReply | Exception) -> None:
+    if future.done():  # the caller has gone (cancelled)
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+        future.exception()  # retrieved here: a caller that left must not log "never retrieved"
+    else:
+        future.set_result(outcome)

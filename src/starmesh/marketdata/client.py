@@ -50,6 +50,8 @@ SnapshotHandler = Callable[[Snapshot], Awaitable[None] | None]
 Pair = tuple[str, DataType]
 _L1_LIMIT = 100_000
 _reply_decoder = msgspec.json.Decoder(MarketDataReply)
+_UNREACHABLE = (MarketDataTimeout, SourceUnavailableError)
+"""How a path to the hub fails: the next path, then the cached value, is tried."""
 
 
 class MarketDataSubscription:
@@ -72,7 +74,13 @@ class MarketDataClient:
         self._http: httpx.AsyncClient | None = None
         self._l1: OrderedDict[Pair, tuple[Snapshot, float]] = OrderedDict()
         self._followed: dict[Pair, int] = {}
-        self.counts = {"l1_hits": 0, "bus_requests": 0, "http_fallbacks": 0, "stale_served": 0}
+        self.counts = {
+            "l1_hits": 0,
+            "bus_requests": 0,
+            "http_fallbacks": 0,
+            "hub_unreachable": 0,
+            "stale_served": 0,
+        }
         self._batcher = RequestBatcher(self._ask)
 
     async def start(self) -> None:
@@ -140,7 +148,10 @@ class MarketDataClient:
                     source=source,
                     params=dict(params or {}),
                 )
-            reply = await self._batcher.submit(asked, missing, timeout)
+            try:
+                reply = await self._batcher.submit(asked, missing, timeout)
+            except _UNREACHABLE as failure:
+                reply = self._stale(missing, failure)
             self._collect(reply, result, remember=canonical)
         return result
 
@@ -210,32 +221,27 @@ class MarketDataClient:
 
     # --- the failover chain ------------------------------------------------------------------
 
-    async def _ask(
-        self, query: MarketDataQuery, pairs: list[Pair], timeout: float | None
-    ) -> MarketDataReply:
+    async def _ask(self, query: MarketDataQuery, timeout: float | None) -> MarketDataReply:
+        """The hub's answer over the bus, else over HTTP."""
         try:
             return await self._request(GET_TOPIC, query, timeout)
-        except (MarketDataTimeout, SourceUnavailableError) as failure:
+        except _UNREACHABLE as failure:
             bus_failure: MarketDataError = failure
             logger.warning("hub not answering on the bus (%s); trying HTTP", bus_failure)
         try:
             reply = await self._http_get(query)
-            self.counts["http_fallbacks"] += 1
-            return reply
-        except (MarketDataTimeout, SourceUnavailableError) as http_failure:
-            stale = self._stale(pairs)
-            if stale is None:
-                timed_out = isinstance(bus_failure, MarketDataTimeout) or isinstance(
-                    http_failure, MarketDataTimeout
-                )
-                kind = MarketDataTimeout if timed_out else SourceUnavailableError
-                raise kind(
-                    f"the hub answered neither on the bus ({bus_failure}) nor at "
-                    f"{self.hub_http_url} ({http_failure}), and nothing is cached for "
-                    f"{_names(pairs)}"
-                ) from http_failure
-            self.counts["stale_served"] += len(stale.snapshots)
-            return stale
+        except _UNREACHABLE as http_failure:
+            self.counts["hub_unreachable"] += 1
+            timed_out = isinstance(bus_failure, MarketDataTimeout) or isinstance(
+                http_failure, MarketDataTimeout
+            )
+            kind = MarketDataTimeout if timed_out else SourceUnavailableError
+            raise kind(
+                f"the hub answered neither on the bus ({bus_failure}) "
+                f"nor at {self.hub_http_url} ({http_failure})"
+            ) from http_failure
+        self.counts["http_fallbacks"] += 1
+        return reply
 
     async def _request(
         self, topic: str, query: MarketDataQuery, timeout: float | None
@@ -282,15 +288,19 @@ class MarketDataClient:
                 f"the hub at {self.hub_http_url} answered {response.status_code} without data"
             ) from None
 
-    def _stale(self, pairs: list[Pair]) -> MarketDataReply | None:
+    def _stale(self, pairs: list[Pair], failure: MarketDataError) -> MarketDataReply:
+        """The last values of ``pairs``, marked stale; ``failure`` if one of them is missing."""
         now = time.monotonic()
         snapshots = []
         for pair in pairs:
             cached = self._l1.get(pair)
             if cached is None:
-                return None
+                raise type(failure)(
+                    f"{failure}, and nothing is cached for {_names(pairs)}"
+                ) from failure
             snapshot, received = cached
             snapshots.append(msgspec.structs.replace(snapshot, stale=True, age_s=now - received))
+        self.counts["stale_served"] += len(snapshots)
         return MarketDataReply(snapshots=snapshots)
 
     # --- L1 ----------------------------------------------------------------------------------
