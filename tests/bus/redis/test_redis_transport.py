@@ -158,6 +158,35 @@ async def test_a_redelivered_message_is_handled_once(
     assert [m.payload["n"] for m in got.messages] == [1, 2]
 
 
+async def test_copies_read_in_one_batch_are_handled_once(
+    connect: Any, key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    # A publisher that lost its connection mid-batch sends the batch again: both copies can
+    # reach the reader in one XREADGROUP, before either has been handled.
+    strategy = await connect(E.STRATEGY)
+    got = Collector()
+    await strategy.subscribe("analytics.*", got)
+    data = foreign_message("analytics.x", {"n": 1})
+    inbox = f"{key_prefix}:{{strategy}}:inbox:normal"
+    async with redis_client.pipeline(transaction=True) as together:
+        together.xadd(inbox, {"m": data})
+        together.xadd(inbox, {"m": data})
+        together.xadd(inbox, {"m": foreign_message("analytics.y", {"n": 2})})
+        await together.execute()
+    await got.wait_for(2)
+    connection = strategy._connection
+    assert connection is not None
+
+    async def all_acknowledged() -> bool:
+        pending: int = (await redis_client.xpending(inbox, "strategy"))["pending"]
+        return pending == 0
+
+    await eventually(all_acknowledged, what="the copy acknowledged with the originals")
+    assert connection.logic.stats()["duplicates"] == 1
+    assert connection.logic.stats()["delivered"] == 2
+    assert [m.payload["n"] for m in got.messages] == [1, 2]
+
+
 async def test_market_data_is_broadcast_to_every_instance_and_kept_as_a_snapshot(
     connect: Any, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:

@@ -298,10 +298,6 @@ class RedisEndpoint:
                 except MessageDecodeError as exc:
                     rejected.append((stream, entry_id, data, str(exc)))
                     continue
-                if message.id in self._handled_ids:
-                    self.duplicates += 1  # handled here before; its ack was lost
-                    self._ack(stream, entry_id)
-                    continue
                 prior = 0 if deliveries is None else deliveries.get(entry_id, 0)
                 self._in_flight.add(key)
                 self._buffer.push(StreamEntry(message, stream, entry_id, prior))
@@ -423,6 +419,12 @@ class RedisEndpoint:
             assert isinstance(entry, StreamEntry)
             if len(buffer) < self._low_water:
                 self._room.set()
+            if entry.message.id in self._handled_ids:
+                # Handled here before: its ack was lost, or a publisher sent its batch again
+                # (the copy may have been read with the original, so it is checked here).
+                self.duplicates += 1
+                self._settled(entry)
+                continue
             try:
                 pending = deliver(entry.message)
                 if pending is not None:
@@ -445,14 +447,17 @@ class RedisEndpoint:
             else:
                 self.delivered += 1
                 self._handled_ids.add(entry.message.id)
-                if entry.stream is not None:
-                    self._in_flight.discard((entry.stream, entry.entry_id))
-                    self._ack(entry.stream, entry.entry_id)
+                self._settled(entry)
             if clock() >= yield_at:
                 # Handlers that never await would keep the readers from running: a FLASH_CRASH
                 # message fetched meanwhile would wait. Yield on a time budget, not a count.
                 await asyncio.sleep(0)
                 yield_at = clock() + _YIELD_AFTER_S
+
+    def _settled(self, entry: StreamEntry) -> None:
+        if entry.stream is not None:
+            self._in_flight.discard((entry.stream, entry.entry_id))
+            self._ack(entry.stream, entry.entry_id)
 
     def _ack(self, stream: str, entry_id: bytes) -> None:
         self._acks.setdefault(stream, []).append(entry_id)
