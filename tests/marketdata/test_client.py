@@ -11,6 +11,8 @@ import pytest
 from starmesh import (
     DataType,
     EngineType,
+    MarketDataClient,
+    MarketDataHub,
     MarketDataTimeout,
     Settings,
     create_marketdata_client,
@@ -116,19 +118,26 @@ async def http_hub(key_prefix: str) -> AsyncIterator[tuple[int, CountingSource]]
         await hub.stop()
 
 
-async def test_failover_bus_then_http_then_stale_then_error(
+@pytest.fixture
+def hub_only_over_http(
     redis_server: RedisServer, key_prefix: str
-) -> None:
-    # The engine is on Redis, where no hub answers; the hub is reachable only over HTTP.
+) -> tuple[MarketDataHub, MarketDataClient]:
+    """An engine on Redis, where no hub answers; a hub reachable only over HTTP. Not started."""
     port = free_port()
-    settings = Settings(key_prefix=key_prefix, request_timeout=0.5)
     hub = create_marketdata_hub([CountingSource()], port=port, serve_http=True)
     client = create_marketdata_client(
         EngineType.RISK,
         url=redis_server.url,
         hub_http_url=f"http://127.0.0.1:{port}",
-        settings=settings,
+        settings=Settings(key_prefix=key_prefix, request_timeout=0.5),
     )
+    return hub, client
+
+
+async def test_failover_bus_then_http_then_stale_then_error(
+    hub_only_over_http: tuple[MarketDataHub, MarketDataClient],
+) -> None:
+    hub, client = hub_only_over_http
     async with client:
         await hub.start()
         try:
@@ -147,17 +156,9 @@ async def test_failover_bus_then_http_then_stale_then_error(
 
 
 async def test_merged_calls_in_an_outage_ask_once_and_each_falls_back_on_its_own(
-    redis_server: RedisServer, key_prefix: str
+    hub_only_over_http: tuple[MarketDataHub, MarketDataClient],
 ) -> None:
-    port = free_port()
-    settings = Settings(key_prefix=key_prefix, request_timeout=0.5)
-    hub = create_marketdata_hub([CountingSource()], port=port, serve_http=True)
-    client = create_marketdata_client(
-        EngineType.RISK,
-        url=redis_server.url,
-        hub_http_url=f"http://127.0.0.1:{port}",
-        settings=settings,
-    )
+    hub, client = hub_only_over_http
     async with client:
         async with hub:
             await client.get_data("AAPL", Q)  # over HTTP: now cached
