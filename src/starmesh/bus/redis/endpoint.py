@@ -9,7 +9,8 @@ Tasks per instance:
 - the *deliverer* hands the buffer's most urgent entry to the callback, retries a failed one
   up to ``max_deliveries`` attempts, then writes it to the dead-letter stream; it yields to
   the event loop every 0.2 ms of work so the readers keep up;
-- the *acker* XACKs handled entries in batches, off the handling path;
+- the *acker* XACKs handled entries in batches, off the handling path, in the publisher's
+  next pipeline (with the replies the handlers just sent);
 - *upkeep* (``upkeep.py``) heartbeats the registry, reclaims entries other instances left
   pending longer than ``claim_idle_ms`` (XPENDING + XCLAIM), dead-letters entries delivered
   too often, and trims acknowledged entries (XTRIM MINID).
@@ -42,7 +43,12 @@ from starmesh.bus.redis.upkeep import GroupUpkeep
 from starmesh.bus.transport import DeliveryHandler, address_of
 from starmesh.core.clock import now_ns
 from starmesh.core.enums import EngineType, MessagePriority
-from starmesh.core.errors import MessageBusError, MessageDecodeError, NotHandledError
+from starmesh.core.errors import (
+    BusUnavailableError,
+    MessageBusError,
+    MessageDecodeError,
+    NotHandledError,
+)
 from starmesh.core.message import Message
 from starmesh.core.routing import pattern_buses
 from starmesh.core.topics import TopicMatcher, literal_prefix, validate_pattern
@@ -464,27 +470,21 @@ class RedisEndpoint:
         self._acks_waiting.set()
 
     async def _ack_loop(self) -> None:
-        connection = RawCommands(self._redis)
-        try:
-            await self._acknowledge(connection)
-        finally:
-            await connection.close()
-
-    async def _acknowledge(self, connection: RawCommands) -> None:
+        """XACK handled entries, in the publisher's next batch: a request's ack and its reply
+        then travel in one round trip.
+        """
         group = self._group.encode()
         while True:
             await self._acks_waiting.wait()
             self._acks_waiting.clear()
             if self._acks:
                 acks, self._acks = self._acks, {}
+                commands = [
+                    pack(b"XACK", stream.encode(), group, *ids) for stream, ids in acks.items()
+                ]
                 try:
-                    await connection.many(
-                        *(
-                            pack(b"XACK", stream.encode(), group, *ids)
-                            for stream, ids in acks.items()
-                        )
-                    )
-                except NETWORK_ERRORS as exc:
+                    await self._transport.acknowledge(commands)
+                except BusUnavailableError as exc:
                     # Put them back; if they never land, the entries are reclaimed and the
                     # dedup window keeps this instance from handling them twice.
                     for stream, ids in acks.items():
@@ -493,6 +493,8 @@ class RedisEndpoint:
                     await asyncio.sleep(0.05)
                     self._acks_waiting.set()
                     continue
+                except MessageBusError as exc:  # NOGROUP after a restart: nothing left to ack
+                    logger.warning("%s: acks refused: %s", self._address, exc)
             if self._closing and self._tasks["deliverer"].done() and not self._acks:
                 return
 

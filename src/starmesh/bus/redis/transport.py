@@ -208,6 +208,15 @@ class RedisTransport:
             self._counts["undeliverable"] += 1  # that instance is gone
         return bool(delivered)
 
+    async def acknowledge(self, commands: list[bytes]) -> None:
+        """Send packed XACKs with the next publish batch (one round trip for replies and acks).
+
+        Raises BusUnavailableError when Redis stays unreachable for the publish timeout, and
+        MessageBusError when it refuses one (a group lost in a restart).
+        """
+        future = asyncio.get_running_loop().create_future()
+        await self._publisher.submit(Outgoing(commands, future))
+
     # --- snapshots and dead letters ----------------------------------------------------------
 
     async def snapshot(self, topic: str) -> Message | None:
