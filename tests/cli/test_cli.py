@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from starmesh import __version__
@@ -87,6 +88,37 @@ def test_bench_memory_writes_json_with_the_baseline_beside(tmp_path: Path) -> No
         assert 0 < latency["p50_us"] <= latency["p99_us"] <= latency["max_us"]
     assert run["throughput"]["starmesh_over_baseline"] > 0
     assert set(run["targets_met"]) == {"throughput", "latency_p50", "latency_p99"}
+
+
+def test_bench_hub_sweeps_depths_and_reports_cpu_per_request(tmp_path: Path) -> None:
+    output = tmp_path / "hub.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "hub", "--seconds", "0.5", "--inflight", "1", "--inflight", "3",
+         "--calls", "1000", "--zipf-seconds", "1", "--loop", "asyncio", "--output", str(output)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(output.read_text())
+    points = report["results"]["asyncio"]["over_redis"]["points"]
+    assert [p["inflight_per_client"] for p in points] == [1, 3]
+    for point in points:
+        for side in ("starmesh", "baseline_redis_py"):
+            figures = point[side]
+            assert figures["requests"] > 0
+            cpu = figures["cpu_us_per_request"]
+            assert set(cpu) == {"clients", "server", "redis", "total"}
+            assert cpu["clients"] > 0
+            assert cpu["server"] > 0
+            assert cpu["total"] == pytest.approx(sum(v for k, v in cpu.items() if k != "total"))
+    best = report["results"]["best"]
+    assert best["redis_cores_for_target_rate"] > 0
+    assert "redis_p99_at_that_rate" in report["results"]["targets_met"]
+
+
+def test_bench_hub_rejects_a_depth_below_one() -> None:
+    result = CliRunner().invoke(app, ["bench", "hub", "--inflight", "0"])
+    assert result.exit_code == 2
+    assert "at least 1" in result.output
 
 
 def test_unknown_loop_is_a_usage_error() -> None:

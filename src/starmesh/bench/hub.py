@@ -3,8 +3,11 @@
 - *l1*: ``get_data`` of a followed symbol, answered from the engine's L1 cache, one call at
   a time; baseline: awaiting a coroutine that reads a dict (the floor of any async lookup).
 - *redis*: a hub in its own process on a private redis-server, 13 engine clients (one per
-  engine type) in another, each with ``inflight`` requests under way, every answer a hub
-  cache hit; baseline: a bare redis-py request/reply server (a dict as cache) and clients.
+  engine type) in another, each with ``inflight`` requests under way (a sweep: latency and
+  throughput trade against each other by Little's law), every answer a hub cache hit;
+  baseline: a bare redis-py request/reply server (a dict as cache) and clients. Each point
+  also reports the CPU time per request of the clients, the server and redis-server: on a
+  small machine they share the cores, and that cost is what bounds the rate.
 - *zipf*: 13 engines asking for quotes of 500 symbols drawn from a Zipf law, for 60
   simulated seconds (a manual clock; real hub code); baseline: the same requests with a
   cache per engine instead of one shared hub: what each engine calling the sources gives.
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -22,6 +26,7 @@ from typing import Any
 import numpy as np
 import redis.asyncio as aioredis
 
+from starmesh.bench.cpu import CpuMeter
 from starmesh.bench.loops import LoopName, run_on
 from starmesh.bench.stats import latency_summary
 from starmesh.bus.redis.replies import streams
@@ -100,9 +105,13 @@ class _Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
-async def _drive(seconds: float, inflight: int, clients: int, ask: Any) -> dict[str, Any]:
+async def _drive(
+    seconds: float, inflight: int, clients: int, ask: Any, meter: CpuMeter
+) -> dict[str, Any]:
     """Run ``clients`` x ``inflight`` loops calling ``ask(client, n)`` for ``seconds``."""
     samples: list[int] = []
     deadline = time.perf_counter() + seconds
@@ -117,14 +126,31 @@ async def _drive(seconds: float, inflight: int, clients: int, ask: Any) -> dict[
             n += inflight
 
     started = time.perf_counter()
+    meter.start()
     await asyncio.gather(*(loop(c, k) for c in range(clients) for k in range(inflight)))
+    used = meter.stop()
     elapsed = time.perf_counter() - started
     summary = latency_summary(samples)
-    return {"requests_per_s": round(len(samples) / elapsed), "requests": len(samples), **summary}
+    cpu_us = {name: round(s / len(samples) * 1e6, 1) for name, s in used.items()}
+    cpu_us["total"] = round(sum(cpu_us.values()), 1)
+    return {
+        "requests_per_s": round(len(samples) / elapsed),
+        "requests": len(samples),
+        **summary,
+        "cpu_us_per_request": cpu_us,
+        "cores_used": round(sum(used.values()) / elapsed, 2),
+    }
+
+
+def _meter(server: _Server, redis_pid: int | None) -> CpuMeter:
+    pids = {"clients": os.getpid(), "server": server.process.pid}
+    if redis_pid is not None:
+        pids["redis"] = redis_pid
+    return CpuMeter(pids)
 
 
 async def _starmesh_over_redis(
-    url: str, seconds: float, inflight: int, loop: str
+    url: str, seconds: float, inflight: int, loop: str, redis_pid: int | None
 ) -> dict[str, Any]:
     prefix = f"benchhub{uuid.uuid4().hex[:8]}"
     server = _Server("starmesh", url, prefix, loop)
@@ -142,7 +168,7 @@ async def _starmesh_over_redis(
         async def ask(client: int, n: int) -> None:
             await clients[client].get_data(_SYMBOLS[n % len(_SYMBOLS)], DataType.QUOTE)
 
-        return await _drive(seconds, inflight, len(clients), ask)
+        return await _drive(seconds, inflight, len(clients), ask, _meter(server, redis_pid))
     finally:
         for client in clients:
             await client.stop()
@@ -150,7 +176,7 @@ async def _starmesh_over_redis(
 
 
 async def _baseline_over_redis(
-    url: str, seconds: float, inflight: int, loop: str
+    url: str, seconds: float, inflight: int, loop: str, redis_pid: int | None
 ) -> dict[str, Any]:
     import msgspec
 
@@ -190,7 +216,7 @@ async def _baseline_over_redis(
         await future
 
     try:
-        return await _drive(seconds, inflight, engines, ask)
+        return await _drive(seconds, inflight, engines, ask, _meter(server, redis_pid))
     finally:
         for reader in readers:
             reader.cancel()
@@ -263,52 +289,70 @@ def run_hub_bench(
     url: str | None,
     calls: int,
     seconds: float,
-    inflight: int,
+    inflight: list[int],
     zipf_rate: float,
     zipf_seconds: float,
     loops: list[LoopName],
 ) -> dict[str, Any]:
     server = None if url else RedisServer().start()
     target = url or (server.url if server else "")
+    redis_pid = server.pid if server else None  # a --url server may be elsewhere: not measured
     results: dict[str, Any] = {}
     try:
         for loop in loops:
-            l1 = run_on(loop, _l1(calls))
-            ours = run_on(loop, _starmesh_over_redis(target, seconds, inflight, loop))
-            base = run_on(loop, _baseline_over_redis(target, seconds, inflight, loop))
+            points = []
+            for depth in inflight:
+                ours = run_on(loop, _starmesh_over_redis(target, seconds, depth, loop, redis_pid))
+                base = run_on(loop, _baseline_over_redis(target, seconds, depth, loop, redis_pid))
+                points.append(
+                    {
+                        "inflight_per_client": depth,
+                        "starmesh": ours,
+                        "baseline_redis_py": base,
+                        "starmesh_over_baseline": round(
+                            ours["requests_per_s"] / base["requests_per_s"], 3
+                        ),
+                    }
+                )
             results[loop] = {
-                "l1": l1,
-                "over_redis": {
-                    "clients": len(EngineType),
-                    "inflight_per_client": inflight,
-                    "starmesh": ours,
-                    "baseline_redis_py": base,
-                    "starmesh_over_baseline": round(
-                        ours["requests_per_s"] / base["requests_per_s"], 3
-                    ),
-                },
+                "l1": run_on(loop, _l1(calls)),
+                "over_redis": {"clients": len(EngineType), "points": points},
             }
         zipf = run_on("asyncio", _zipf(len(EngineType), zipf_rate, 500, zipf_seconds, 1.1, seed=7))
     finally:
         if server is not None:
             server.stop()
     results["zipf"] = zipf
-    best = {
-        "l1_calls_per_s": max(results[lp]["l1"]["starmesh"]["calls_per_s"] for lp in loops),
-        "l1_p99_us": min(results[lp]["l1"]["starmesh"]["p99_us"] for lp in loops),
-        "redis_requests_per_s": max(
-            results[lp]["over_redis"]["starmesh"]["requests_per_s"] for lp in loops
-        ),
-        "redis_p99_ms": min(results[lp]["over_redis"]["starmesh"]["p99_us"] for lp in loops) / 1000,
-    }
+    results["best"] = best = _best(results, loops)
     results["targets_met"] = {
         "l1_throughput": best["l1_calls_per_s"] >= TARGETS["l1_calls_per_s"],
         "l1_p99": best["l1_p99_us"] <= TARGETS["l1_p99_us"],
         "redis_throughput": best["redis_requests_per_s"] >= TARGETS["redis_requests_per_s"],
-        "redis_p99": best["redis_p99_ms"] <= TARGETS["redis_p99_ms"],
+        "redis_p99_at_that_rate": best["redis_p99_ms_at_target_rate"] is not None
+        and best["redis_p99_ms_at_target_rate"] <= TARGETS["redis_p99_ms"],
         "zipf_hit_rate": zipf["starmesh_hub"]["hit_rate"] >= TARGETS["zipf_hit_rate"],
         "zipf_upstream_share": zipf["starmesh_hub"]["upstream_share"]
         <= TARGETS["zipf_upstream_share"],
     }
-    results["best"] = best
     return results
+
+
+def _best(results: dict[str, Any], loops: list[LoopName]) -> dict[str, Any]:
+    """The best figures of the run. The p99 target holds only together with the rate, so it
+    is read at points that reached the rate; the cores figure is what the target rate would
+    take at the cheapest CPU cost per request measured (the machine has ``cpus``).
+    """
+    points = [p["starmesh"] for lp in loops for p in results[lp]["over_redis"]["points"]]
+    rate = TARGETS["redis_requests_per_s"]
+    at_rate = [p["p99_us"] / 1000 for p in points if p["requests_per_s"] >= rate]
+    return {
+        "l1_calls_per_s": max(results[lp]["l1"]["starmesh"]["calls_per_s"] for lp in loops),
+        "l1_p99_us": min(results[lp]["l1"]["starmesh"]["p99_us"] for lp in loops),
+        "redis_requests_per_s": max(p["requests_per_s"] for p in points),
+        "redis_p99_ms": min(p["p99_us"] for p in points) / 1000,
+        "redis_p99_ms_at_target_rate": min(at_rate) if at_rate else None,
+        "redis_cores_for_target_rate": round(
+            min(p["cpu_us_per_request"]["total"] for p in points) * rate / 1e6, 2
+        ),
+        "cpus": os.cpu_count(),
+    }

@@ -181,7 +181,10 @@ def bench_hub(
     ] = None,
     calls: Annotated[int, typer.Option(help="L1 get_data calls.", min=1_000)] = 200_000,
     seconds: Annotated[float, typer.Option(help="Seconds of requests over Redis.", min=0.5)] = 5,
-    inflight: Annotated[int, typer.Option(help="Requests under way per client.", min=1)] = 4,
+    inflight: Annotated[
+        list[int] | None,
+        typer.Option(help="Requests under way per client; repeat for a sweep (default 1, 2, 4)."),
+    ] = None,
     zipf_rate: Annotated[
         float, typer.Option(help="Zipf: requests per engine per simulated second.", min=1)
     ] = 2_000,
@@ -196,6 +199,9 @@ def bench_hub(
     from starmesh.bench.machine import write_report
 
     loops = _loops(loop, allow_all=True)
+    inflight = inflight or [1, 2, 4]
+    if min(inflight) < 1:
+        raise typer.BadParameter("every --inflight must be at least 1", param_hint="--inflight")
     config = {"url": url, "calls": calls, "seconds": seconds, "inflight": inflight,
               "zipf_rate": zipf_rate, "zipf_seconds": zipf_seconds, "loops": loops,
               "targets": TARGETS}  # fmt: skip
@@ -206,21 +212,32 @@ def bench_hub(
         )  # fmt: skip
     write_report(output, "hub", config, results)
     table = Table(title="starmesh bench hub")
-    for column in ("loop", "measure", "side", "per s", "p50 µs", "p99 µs", "max µs"):
+    for column in ("loop", "measure", "side", "per s", "p50 µs", "p99 µs", "CPU µs/req"):
         table.add_column(column, justify="right")
     for name in loops:
-        for measure, rate_key, sides in (
-            ("L1 get_data", "calls_per_s", ("starmesh", "baseline_async_dict_lookup")),
-            ("get_data over Redis", "requests_per_s", ("starmesh", "baseline_redis_py")),
-        ):
-            part = results[name]["l1" if measure.startswith("L1") else "over_redis"]
-            for side in sides:
-                figures = part[side]
+        l1 = results[name]["l1"]
+        for side in ("starmesh", "baseline_async_dict_lookup"):
+            figures = l1[side]
+            table.add_row(
+                name, "L1 get_data", side, f"{figures['calls_per_s']:,}",
+                f"{figures['p50_us']}", f"{figures['p99_us']}", "",
+            )  # fmt: skip
+        for point in results[name]["over_redis"]["points"]:
+            measure = f"Redis, 13x{point['inflight_per_client']}"
+            for side in ("starmesh", "baseline_redis_py"):
+                figures = point[side]
                 table.add_row(
-                    name, measure, side, f"{figures[rate_key]:,}", f"{figures['p50_us']}",
-                    f"{figures['p99_us']}", f"{figures['max_us']}",
+                    name, measure, side, f"{figures['requests_per_s']:,}",
+                    f"{figures['p50_us']}", f"{figures['p99_us']}",
+                    f"{figures['cpu_us_per_request']['total']}",
                 )  # fmt: skip
     console.print(table)
+    best = results["best"]
+    console.print(
+        f"{TARGETS['redis_requests_per_s']:,} req/s over Redis would take "
+        f"{best['redis_cores_for_target_rate']} cores at the cheapest CPU cost per request "
+        f"measured; this machine has {best['cpus']}."
+    )
     zipf = results["zipf"]
     hub, own = zipf["starmesh_hub"], zipf["baseline_cache_per_engine"]
     console.print(

@@ -55,6 +55,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int | None:
+        """The running server's process id (None when stopped)."""
+        return None if self._process is None else self._process.pid
+
     def start(self) -> RedisServer:
         for _attempt in range(5):
             self.port = self.port or _free_port()

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from starmesh.bench.cpu import CpuMeter, cpu_seconds
+
+
+def test_the_meter_counts_cpu_a_process_burns_and_not_time_it_sleeps() -> None:
+    burner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.process_time() + 0.3\n"
+         "while time.process_time() < end: pass\nimport sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+    )  # fmt: skip
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                               stdin=subprocess.PIPE)  # fmt: skip
+    meter = CpuMeter({"burner": burner.pid, "sleeper": sleeper.pid, "gone": 2**22 + 12345})
+    try:
+        meter.start()
+        while (cpu_seconds(burner.pid) or 0.0) < 0.3:  # its burning is done once it reads 0.3 s
+            os.sched_yield()
+        used = meter.stop()
+    finally:
+        for process in (burner, sleeper):
+            process.communicate(b"")
+    assert "gone" not in used  # a pid /proc does not know is left out, not reported as 0
+    assert used["burner"] >= 0.2
+    assert used["sleeper"] < 0.1
