@@ -5,8 +5,9 @@ first submit of a tick schedules a flush; it runs when the tick ends, so everyth
 meanwhile travels together, with no timer adding latency. One flush is in flight at a time
 (on one connection), which keeps each publisher's messages in order.
 
-Each batch ends with a read of the registry version. If it moved, the routing table is
-reloaded and every message of the batch is also sent to the engine types it missed.
+Each batch that holds a routed message ends with a read of the registry version. If it
+moved, the routing table is reloaded and every message of the batch is also sent to the
+engine types it missed.
 """
 
 from __future__ import annotations
@@ -133,7 +134,9 @@ class Publisher:
 
     async def _flush(self, batch: list[Outgoing]) -> None:
         try:
-            version = await self._send(batch, read_version=True)
+            # Only routed messages need the version: replies, acks and broadcasts go to fixed keys.
+            routed = any(o.topic is not None for o in batch)
+            version = await self._send(batch, read_version=routed)
             stale = [o for o in batch if o.topic is not None and o.routed_at != version]
             if stale:
                 # Compare with the version each message was routed at, not with the table now:
