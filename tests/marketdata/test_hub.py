@@ -218,6 +218,21 @@ async def test_the_last_value_is_served_stale_when_the_source_fails(embedded: Pl
     assert missing.failures[0].code == "unavailable"
 
 
+async def test_one_request_mixing_cached_new_and_unknown_symbols(embedded: Platform) -> None:
+    source = CountingSource(known=frozenset({"AAPL", "MSFT", "IBM"}))
+    hub = await embedded.hub([source])
+    await hub.get(query("AAPL"), engine="risk")
+    reply = await hub.get(query("AAPL", "MSFT", "ZZZZ", "IBM"), engine="risk")
+    assert [s.symbol for s in reply.snapshots] == ["AAPL", "MSFT", "IBM"]  # the asked order
+    assert reply.snapshots[0].seq == 1  # the cached value, not a second fetch
+    assert [(f.symbol, f.code) for f in reply.failures] == [("ZZZZ", "unknown_symbol")]
+    assert sorted(c.symbol for c in source.calls) == ["AAPL", "IBM", "MSFT", "ZZZZ"]
+    stats = hub.stats()
+    assert stats["requests"] == 5
+    assert stats["cache_hits"] == 1
+    assert stats["cache_misses"] == 4
+
+
 async def test_sources_are_asked_in_order_until_one_knows_the_symbol(embedded: Platform) -> None:
     clock = ManualClock()
     first = CountingSource("first", known=frozenset({"AAPL"}), clock=clock)
@@ -251,7 +266,9 @@ async def test_hub_rejects_bad_queries_and_closes_its_sources(embedded: Platform
     with pytest.raises(InvalidRequestError, match="no symbols"):
         await hub.get(MarketDataQuery(symbols=[], data_types=[Q]))
     reply = await hub.get(query("AAPL", source="nope"))
-    assert reply.failures == [] or reply.failures[0].code == "invalid_request"
+    assert reply.snapshots == []
+    assert reply.failures[0].code == "invalid_request"
+    assert "no source 'nope'" in reply.failures[0].message
     reply = await hub.get(MarketDataQuery(symbols=["AAPL"], data_types=[DataType.NEWS]))
     assert reply.failures[0].code == "unsupported_data_type"
     await hub.stop()

@@ -282,7 +282,8 @@ class MessageBusClient:
         message = self._message(
             topic, payload, priority, MessageType.REQUEST, None, None, self.address, deadline
         )
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
         self._pending[message.id] = future
         try:
             routed = await self._transport_for(topic).publish(message)
@@ -291,8 +292,12 @@ class MessageBusClient:
                 raise NoResponderError(
                     f"no engine serves {topic!r}; start the engine that calls serve({topic!r})"
                 )
-            async with asyncio.timeout(timeout):
+            # A timer on the future, not asyncio.timeout(): half the cost on the request path.
+            expiry = loop.call_later(timeout, _expire, future)
+            try:
                 reply = await future
+            finally:
+                expiry.cancel()
         except TimeoutError:
             raise RequestTimeout(
                 f"no reply to {topic!r} within {timeout:g} s (request {message.id})"
@@ -509,6 +514,11 @@ class MessageBusClient:
             payload=payload,
             correlation_id=request.id,
         )
+
+
+def _expire(future: asyncio.Future[Message]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _handler_error(message: Message, failed: list[Subscription]) -> HandlerError:

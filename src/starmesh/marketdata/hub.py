@@ -183,17 +183,24 @@ class MarketDataHub:
     async def get(self, query: MarketDataQuery, engine: str = "direct") -> MarketDataReply:
         """Every (symbol, data type) pair of ``query``: snapshots, and failures with their kind."""
         pairs = self._pairs(query)
-        outcomes: list[Snapshot | BaseException]
-        if len(pairs) == 1:  # the common case: no gather to pay for
+        # Cache hits are answered here, synchronously; only the rest pay for coroutines (and
+        # a gather's tasks when there are several).
+        outcomes: list[Snapshot | BaseException | None] = [
+            self._hit(symbol, data_type, query, engine) for symbol, data_type in pairs
+        ]
+        missing = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        if len(missing) == 1:
+            symbol, data_type = pairs[missing[0]]
             try:
-                outcomes = [await self._one(pairs[0][0], pairs[0][1], query, engine)]
+                outcomes[missing[0]] = await self._one(symbol, data_type, query, engine)
             except Exception as exc:
-                outcomes = [exc]
-        else:
-            outcomes = await asyncio.gather(
-                *(self._one(symbol, data_type, query, engine) for symbol, data_type in pairs),
-                return_exceptions=True,
+                outcomes[missing[0]] = exc
+        elif missing:
+            fetched = await asyncio.gather(
+                *(self._one(*pairs[i], query, engine) for i in missing), return_exceptions=True
             )
+            for i, value in zip(missing, fetched, strict=True):
+                outcomes[i] = value
         snapshots: list[Snapshot] = []
         failures: list[MarketDataFailure] = []
         for (symbol, data_type), outcome in zip(pairs, outcomes, strict=True):
@@ -274,24 +281,50 @@ class MarketDataHub:
                 unknown.append(str(exc))
         raise UnknownSymbolError(f"no source knows {symbol!r} ({'; '.join(unknown)})")
 
+    def _hit(
+        self, symbol: str, data_type: DataType, query: MarketDataQuery, engine: str
+    ) -> Snapshot | None:
+        """The pair's fresh cached value from the source ``_one`` would ask first, counted as
+        a request; None when ``_one`` has to run (a miss, or an error for it to report).
+        """
+        if query.source is not None and query.source not in self.sources:
+            return None
+        now = self._clock.monotonic()
+        for source in self._candidates(data_type, query.source, streaming=False):
+            if self._unknown.get((source.name, symbol, data_type), 0.0) > now:
+                continue
+            snapshot = self._cached(DataRequest.of(source.name, data_type, symbol, query.params))
+            if snapshot is not None:
+                self.accounting.request(engine, data_type.value)
+            return snapshot
+        return None
+
     async def resolve(self, request: DataRequest) -> Snapshot:
         """The value of ``request``: cached, shared with a call under way, fetched, or stale."""
-        entry = self.cache.get(request)
-        if entry is not None and self.cache.is_fresh(entry):
-            entry.hits += 1
-            self.accounting.cache_hits += 1
-            if self.cache.due_for_refresh(entry) and not self._flights.in_flight(request):
-                self.accounting.refreshes_ahead += 1
-                self._spawn(f"refresh:{request.source}", self._refresh(request))
-            return entry.snapshot
+        cached = self._cached(request)
+        if cached is not None:
+            return cached
         self.accounting.cache_misses += 1
         try:
             return await self._flights.run(request, lambda: self._fetch(request))
         except _SOURCE_FAULTS:
+            entry = self.cache.get(request)
             if entry is None:
                 raise
             self.accounting.stale_served += 1
             return msgspec.structs.replace(entry.snapshot, stale=True, age_s=self.cache.age(entry))
+
+    def _cached(self, request: DataRequest) -> Snapshot | None:
+        """A fresh cached value of ``request``, counted as a hit; a hot one is refreshed ahead."""
+        entry = self.cache.get(request)
+        if entry is None or not self.cache.is_fresh(entry):
+            return None
+        entry.hits += 1
+        self.accounting.cache_hits += 1
+        if self.cache.due_for_refresh(entry) and not self._flights.in_flight(request):
+            self.accounting.refreshes_ahead += 1
+            self._spawn(f"refresh:{request.source}", self._refresh(request))
+        return entry.snapshot
 
     async def _refresh(self, request: DataRequest) -> None:
         with contextlib.suppress(MarketDataError):  # counted in _fetch; the old value stays
