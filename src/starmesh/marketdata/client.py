@@ -39,6 +39,7 @@ from starmesh.core.payloads import MarketDataQuery, MarketDataReply, Snapshot
 from starmesh.core.routing import marketdata_topic
 from starmesh.marketdata.batching import RequestBatcher
 from starmesh.marketdata.hub import GET_TOPIC, SUBSCRIBE_TOPIC
+from starmesh.marketdata.queries import query_pairs
 
 __all__ = ["MarketData", "MarketDataClient", "MarketDataSubscription", "SnapshotHandler"]
 
@@ -132,7 +133,7 @@ class MarketDataClient:
         canonical = source is None and not params
         result: MarketData = {}
         missing: list[Pair] = []
-        for pair in _pairs(query):
+        for pair in query_pairs(query):
             cached = self._l1.get(pair) if canonical and pair in self._followed else None
             if cached is not None:
                 self.counts["l1_hits"] += 1
@@ -183,7 +184,7 @@ class MarketDataClient:
         if not callable(handler):
             raise TypeError("handler must be callable")
         query = _query(symbols, data_types, None, None)
-        subscription = MarketDataSubscription(_pairs(query), handler)
+        subscription = MarketDataSubscription(query_pairs(query), handler)
         for symbol, data_type in subscription.pairs:
 
             async def on_update(message: Message, handler: SnapshotHandler = handler) -> None:
@@ -355,10 +356,6 @@ def _query(
     return MarketDataQuery(
         symbols=symbol_list, data_types=parsed, source=source, params=dict(params or {})
     )
-
-
-def _pairs(query: MarketDataQuery) -> list[Pair]:
-    return [(s, t) for s in dict.fromkeys(query.symbols) for t in dict.fromkeys(query.data_types)]
 
 
 def _names(pairs: list[Pair]) -> str:

@@ -11,7 +11,8 @@ down or timed out, 502 other).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -19,14 +20,14 @@ from fastapi.responses import Response
 
 from starmesh.__about__ import __version__
 from starmesh.core.enums import DataType
-from starmesh.core.errors import InvalidRequestError, MarketDataError
+from starmesh.core.errors import InvalidRequestError, MarketDataError, MessageBusError
 from starmesh.core.payloads import MarketDataFailure, MarketDataQuery, MarketDataReply
 from starmesh.marketdata.metrics import render_metrics
 
 if TYPE_CHECKING:
     from starmesh.marketdata.hub import MarketDataHub
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "serve"]
 
 _STATUS = {
     "invalid_request": 400,
@@ -91,3 +92,22 @@ def build_app(hub: MarketDataHub) -> FastAPI:
         return Response(render_metrics(hub), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+async def serve(hub: MarketDataHub, host: str, port: int) -> tuple[Any, asyncio.Task[None]]:
+    """Run the app on uvicorn in this event loop; returns once it listens (or raises why not).
+    Set the server's ``should_exit`` and await the task to stop it.
+    """
+    import uvicorn
+
+    config = uvicorn.Config(
+        build_app(hub), host=host, port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="hub-http")
+    while not server.started:
+        if task.done():
+            task.result()  # raises why uvicorn could not start
+            raise MessageBusError(f"the hub's HTTP server did not start on port {port}")
+        await asyncio.sleep(0.01)
+    return server, task

@@ -30,12 +30,8 @@ from starmesh.core.config import Settings
 from starmesh.core.enums import DataType, MessageType
 from starmesh.core.errors import (
     InvalidRequestError,
-    MalformedResponseError,
     MarketDataError,
-    MarketDataTimeout,
     MessageBusError,
-    SourceThrottledError,
-    SourceUnavailableError,
     UnknownSymbolError,
     UnsupportedDataTypeError,
 )
@@ -50,31 +46,21 @@ from starmesh.core.payloads import (
 from starmesh.core.routing import marketdata_topic
 from starmesh.marketdata.accounting import HubAccounting
 from starmesh.marketdata.cache import SnapshotCache
-from starmesh.marketdata.limits import CircuitBreaker, TokenBucket
+from starmesh.marketdata.queries import as_query, query_pairs
 from starmesh.marketdata.singleflight import SingleFlight
 from starmesh.marketdata.source import DataRequest, Source, StreamingSource
+from starmesh.marketdata.upstream import SOURCE_FAULTS, Upstream
 
-__all__ = ["GET_TOPIC", "MAX_PAIRS", "SUBSCRIBE_TOPIC", "MarketDataHub"]
+__all__ = ["GET_TOPIC", "SUBSCRIBE_TOPIC", "MarketDataHub"]
 
 logger = logging.getLogger(__name__)
 
 GET_TOPIC = "marketdata.request.get"
 SUBSCRIBE_TOPIC = "marketdata.request.subscribe"
-MAX_PAIRS = 10_000
-"""The most (symbol, data type) pairs one request may ask for."""
-_SOURCE_TIMEOUT_S = 10.0
 _CONCURRENT_ANSWERS = 1_024
 _MAX_STREAMED_PAIRS = 10_000
 _UNKNOWN_FOR_S = 3_600.0
 _UNKNOWN_LIMIT = 100_000
-_SOURCE_FAULTS = (
-    SourceUnavailableError,
-    SourceThrottledError,
-    MalformedResponseError,
-    MarketDataTimeout,
-)
-"""Failures of the source itself: they count against its circuit breaker, and the last value
-is served (stale) rather than nothing. A bad request is not the source's fault."""
 
 
 class MarketDataHub:
@@ -103,7 +89,6 @@ class MarketDataHub:
         self.bus = bus
         self.settings = settings
         self._clock = clock
-        self._sleep = sleep
         self._serve_http = serve_http
         self.host = host
         self.port = port
@@ -115,17 +100,18 @@ class MarketDataHub:
             clock=clock,
         )
         self._flights: SingleFlight[DataRequest, Snapshot] = SingleFlight()
-        self._buckets = {name: TokenBucket(s.rate_limit, clock) for name, s in self.sources.items()}
-        self._breakers = {
-            name: CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s, clock)
-            for name in self.sources
+        self.accounting = HubAccounting()
+        self._upstreams = {
+            name: Upstream(
+                source, settings=settings, clock=clock, accounting=self.accounting, sleep=sleep
+            )
+            for name, source in self.sources.items()
         }
         self._sequence: dict[tuple[str, DataType], int] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._streamed: set[tuple[str, str, DataType]] = set()
         self._unknown: OrderedDict[tuple[str, str, DataType], float] = OrderedDict()
         """(source, symbol, data type) -> until when the source is known not to have it."""
-        self.accounting = HubAccounting()
         self._http: Any = None  # uvicorn.Server, when serving HTTP
         self._http_task: asyncio.Task[None] | None = None
         self._running = False
@@ -182,7 +168,7 @@ class MarketDataHub:
 
     async def get(self, query: MarketDataQuery, engine: str = "direct") -> MarketDataReply:
         """Every (symbol, data type) pair of ``query``: snapshots, and failures with their kind."""
-        pairs = self._pairs(query)
+        pairs = query_pairs(query)
         # Cache hits are answered here, synchronously; only the rest pay for coroutines (and
         # a gather's tasks when there are several).
         outcomes: list[Snapshot | BaseException | None] = [
@@ -219,7 +205,7 @@ class MarketDataHub:
         """Start streaming the pairs of ``query`` from a source that pushes them; how many
         pairs were newly started. Pairs no streaming source serves are left to requests.
         """
-        pairs = self._pairs(query)
+        pairs = query_pairs(query)
         now = self._clock.monotonic()
         started = 0
         by_source: dict[str, list[tuple[str, DataType]]] = {}
@@ -307,7 +293,7 @@ class MarketDataHub:
         self.accounting.cache_misses += 1
         try:
             return await self._flights.run(request, lambda: self._fetch(request))
-        except _SOURCE_FAULTS:
+        except SOURCE_FAULTS:
             entry = self.cache.get(request)
             if entry is None:
                 raise
@@ -331,54 +317,12 @@ class MarketDataHub:
             await self._flights.run(request, lambda: self._fetch(request))
 
     async def _fetch(self, request: DataRequest) -> Snapshot:
-        name = request.source
-        source = self.sources[name]
-        if request.data_type not in source.data_types:
-            raise UnsupportedDataTypeError(
-                f"source {name!r} does not serve {request.data_type.value}"
-            )
-        breaker = self._breakers[name]
-        if not breaker.allow():
-            raise SourceUnavailableError(
-                f"source {name!r} is failing: its circuit breaker is open "
-                f"(next try in {breaker.retry_in:.1f} s)"
-            )
-        wait = self._buckets[name].reserve()
-        if wait > 0:
-            self.accounting.rate_limit_waits[name] += 1
-            self.accounting.rate_limit_wait_s[name] += wait
-            await self._sleep(wait)
-        self.accounting.upstream_calls[name] += 1
-        try:
-            async with asyncio.timeout(_SOURCE_TIMEOUT_S):
-                data = await source.fetch(request)
-        except _SOURCE_FAULTS:
-            self._source_failed(name)
-            raise
-        except TimeoutError:
-            self._source_failed(name)
-            raise MarketDataTimeout(
-                f"source {name!r} did not answer within {_SOURCE_TIMEOUT_S:g} s"
-            ) from None
-        except MarketDataError:
-            breaker.record_success()  # it answered; the request was the problem
-            raise
-        except Exception as exc:
-            self._source_failed(name)
-            logger.exception(
-                "source %r failed on %s %s", name, request.data_type.value, request.symbol
-            )
-            raise MalformedResponseError(f"source {name!r} failed: {exc!r}") from exc
-        breaker.record_success()
+        data = await self._upstreams[request.source].fetch(request)
         snapshot = self._new_snapshot(request, data)
         self.cache.put(request, snapshot)
         if not request.params:  # the canonical value of the pair: everyone sees it
             await self._distribute(snapshot)
         return snapshot
-
-    def _source_failed(self, name: str) -> None:
-        self.accounting.source_errors[name] += 1
-        self._breakers[name].record_failure()
 
     def _new_snapshot(self, request: DataRequest, data: MarketData) -> Snapshot:
         key = (request.symbol, request.data_type)
@@ -425,7 +369,7 @@ class MarketDataHub:
                     await self._distribute(snapshot)
                     backoff = 0.5
             except MarketDataError as exc:
-                self._source_failed(source.name)
+                self._upstreams[source.name].failed()
                 logger.warning("stream of %s from %r failed: %s", symbols, source.name, exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
@@ -433,10 +377,10 @@ class MarketDataHub:
     # --- over the bus ------------------------------------------------------------------------
 
     async def _answer_get(self, request: Message) -> MarketDataReply:
-        return await self.get(_query(request.payload), engine=request.source.value)
+        return await self.get(as_query(request.payload), engine=request.source.value)
 
     async def _answer_subscribe(self, request: Message) -> MarketDataReply:
-        query = _query(request.payload)
+        query = as_query(request.payload)
         await self.ensure_streams(query)
         return await self.get(query, engine=request.source.value)
 
@@ -453,8 +397,8 @@ class MarketDataHub:
                 "upstream_calls": self.accounting.upstream_calls.get(name, 0),
                 "errors": self.accounting.source_errors.get(name, 0),
                 "rate_limit_waits": self.accounting.rate_limit_waits.get(name, 0),
-                "breaker": self._breakers[name].state,
-                "breaker_opened": self._breakers[name].opened,
+                "breaker": self._upstreams[name].breaker.state,
+                "breaker_opened": self._upstreams[name].breaker.opened,
             }
             for name, source in self.sources.items()
         }
@@ -463,7 +407,7 @@ class MarketDataHub:
     def health(self) -> dict[str, Any]:
         transports = [msgspec.to_builtins(h) for h in self.bus.health()]
         sources = {
-            name: {"state": source.status().state, "breaker": self._breakers[name].state}
+            name: {"state": source.status().state, "breaker": self._upstreams[name].breaker.state}
             for name, source in self.sources.items()
         }
         healthy = self._running and all(t["healthy"] for t in transports)
@@ -492,50 +436,12 @@ class MarketDataHub:
             if data_type in s.data_types and (not streaming or isinstance(s, StreamingSource))
         ]
 
-    @staticmethod
-    def _pairs(query: MarketDataQuery) -> list[tuple[str, DataType]]:
-        if not query.symbols:
-            raise InvalidRequestError("no symbols asked for")
-        if not query.data_types:
-            raise InvalidRequestError("no data types asked for")
-        if len(query.symbols) == 1 and len(query.data_types) == 1:
-            pairs = [(query.symbols[0], query.data_types[0])]
-        else:
-            symbols, types = dict.fromkeys(query.symbols), dict.fromkeys(query.data_types)
-            pairs = [(s, t) for s in symbols for t in types]
-        if len(pairs) > MAX_PAIRS:
-            raise InvalidRequestError(f"{len(pairs):,} pairs asked for; the limit is {MAX_PAIRS:,}")
-        for symbol in query.symbols:
-            if not symbol or not symbol.strip() or len(symbol) > 64:
-                raise InvalidRequestError(f"not a symbol: {symbol!r}")
-        return pairs
-
     def _spawn(self, name: str, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _start_http(self) -> None:
-        import uvicorn
+        from starmesh.marketdata.http import serve
 
-        from starmesh.marketdata.http import build_app
-
-        config = uvicorn.Config(
-            build_app(self), host=self.host, port=self.port, log_level="warning", lifespan="off"
-        )
-        self._http = server = uvicorn.Server(config)
-        self._http_task = asyncio.create_task(server.serve(), name="hub-http")
-        while not server.started:
-            if self._http_task.done():
-                self._http_task.result()  # raises why uvicorn could not start
-                raise MessageBusError(f"the hub's HTTP server did not start on port {self.port}")
-            await asyncio.sleep(0.01)
-
-
-def _query(payload: object) -> MarketDataQuery:
-    if isinstance(payload, MarketDataQuery):
-        return payload
-    try:
-        return msgspec.convert(payload, MarketDataQuery)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequestError(f"not a market-data query: {exc}") from None
+        self._http, self._http_task = await serve(self, self.host, self.port)
