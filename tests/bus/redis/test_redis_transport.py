@@ -216,6 +216,36 @@ async def test_market_data_is_broadcast_to_every_instance_and_kept_as_a_snapshot
     assert snapshot.payload.bid == 101.0
 
 
+async def test_garbage_on_the_reply_and_broadcast_streams_is_counted_and_skipped(
+    connect: Any, key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    hub = await connect(E.MARKETDATA)
+    risk = await connect(E.RISK)
+    strategy = await connect(E.STRATEGY, "s1")
+    quotes = Collector()
+    await strategy.subscribe("marketdata.quote.*", quotes)
+    await risk.serve("risk.request.var", lambda request: {"var": 1.5})
+    # Written as a broken client would, ahead of the real traffic on the same streams.
+    await redis_client.xadd(f"{key_prefix}:md:updates", {"m": b"\xc1 not msgpack"})
+    await redis_client.xadd(f"{key_prefix}:{{strategy}}:reply:s1", {"m": b"\xc1"})
+    reply = await strategy.request("risk.request.var", {}, timeout=10)
+    assert reply.payload == {"var": 1.5}
+    await hub.publish(
+        "marketdata.quote.AAPL", Quote(symbol="AAPL", bid=1, ask=2, bid_size=1, ask_size=1)
+    )
+    (quote,) = await quotes.wait_for(1)
+    assert quote.payload.bid == 1
+    assert strategy._connection is not None
+    connection = strategy._connection
+    transports = {id(t): t for t in (connection.logic, connection.marketdata)}.values()
+
+    def counted(key: str) -> int:
+        return sum(t.stats().get(key, 0) for t in transports)
+
+    assert counted("reply_decode_errors") == 1
+    assert counted("broadcast_decode_errors") == 1
+
+
 async def test_two_servers_carry_the_two_buses(
     redis_pair: tuple[RedisServer, RedisServer], key_prefix: str
 ) -> None:

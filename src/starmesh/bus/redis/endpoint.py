@@ -34,6 +34,7 @@ from redis.exceptions import ResponseError
 from starmesh.bus.dedup import DedupWindow
 from starmesh.bus.inbox import InboxEntry, PriorityInbox
 from starmesh.bus.redis import replies
+from starmesh.bus.redis.follow import follow_stream
 from starmesh.bus.redis.publisher import NETWORK_ERRORS
 from starmesh.bus.redis.raw import RawCommands, raw_streams
 from starmesh.bus.redis.replies import Entries
@@ -154,7 +155,7 @@ class RedisEndpoint:
 
     async def open(self) -> None:
         await self._create_groups()
-        self._spawn("reply-reader", self._reply_loop(await self._newest(self._replies)))
+        self._follow("reply", self._replies, await self._newest(self._replies), self._reply_arrived)
         self._spawn("deliverer", self._deliver_loop())
         self._spawn("acker", self._ack_loop())
         self._spawn("maintenance", self._upkeep.run())
@@ -181,7 +182,7 @@ class RedisEndpoint:
             return
         self._closing = True
         consuming = self.consuming
-        for name in ("reader", "urgent-reader", "reply-reader", "broadcast", "maintenance"):
+        for name in ("reader", "urgent-reader", "reply", "broadcast", "maintenance"):
             await self._cancel(name)
         if consuming:
             with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
@@ -205,8 +206,9 @@ class RedisEndpoint:
         if self._transport.broadcast_patterns and pattern_buses(pattern)[1]:
             self._broadcast_matcher.add(pattern, True)
             if "broadcast" not in self._tasks:
-                start = await self._newest(self._transport.keys.broadcast)
-                self._spawn("broadcast", self._broadcast_loop(start))
+                broadcast = self._transport.keys.broadcast
+                after = await self._newest(broadcast)
+                self._follow("broadcast", broadcast, after, self._broadcast_arrived)
         if not self._broadcast_only(pattern):
             await self._transport.register(self.engine, self.instance, self._shared_patterns())
             if not self.consuming:
@@ -330,35 +332,20 @@ class RedisEndpoint:
         newest = replies.entries(await self._redis.xrevrange(stream, count=1))
         return newest[0][0] if newest else b"0-0"
 
-    async def _reply_loop(self, last_id: bytes) -> None:
-        """Replies to this instance's requests: its own stream, read without a group."""
-        settings = self._settings
-        head = (b"XREAD", b"COUNT", str(settings.read_count).encode(), b"BLOCK",
-                str(settings.block_ms).encode(), b"STREAMS", self._replies.encode())  # fmt: skip
-        connection = RawCommands(self._redis)
-        try:
-            await self._read_replies(connection, head, last_id)
-        finally:
-            await connection.close()
-
-    async def _read_replies(
-        self, connection: RawCommands, head: tuple[bytes, ...], last_id: bytes
+    def _follow(
+        self, name: str, stream: str, after: bytes, on_message: Callable[[bytes, Message], None]
     ) -> None:
-        while True:
-            command = pack(*head, last_id)
-            response = await self._retrying("reply read", partial(connection.one, command))
-            for _stream, stream_entries in raw_streams(response):
-                for entry_id, fields in stream_entries:
-                    last_id = entry_id
-                    try:
-                        message = self._codec.decode((fields or {}).get(b"m", b""))
-                    except MessageDecodeError as exc:
-                        self._transport.count("reply_decode_errors")
-                        logger.warning("undecodable reply %r: %s", entry_id, exc)
-                        continue
-                    self._reply_arrived(message)
+        settings = self._settings
+        self._spawn(
+            name,
+            follow_stream(
+                self._redis, stream, after, name=name, codec=self._codec,
+                read_count=settings.read_count, block_ms=settings.block_ms,
+                retrying=self._retrying, on_message=on_message, count=self._transport.count,
+            ),
+        )  # fmt: skip
 
-    def _reply_arrived(self, message: Message) -> None:
+    def _reply_arrived(self, _entry_id: bytes, message: Message) -> None:
         """Hand a reply over at once: it only wakes its requester (see the client), so it
         needs neither the priority buffer nor the deliverer's turn.
         """
@@ -381,30 +368,9 @@ class RedisEndpoint:
         self._detached.add(task)
         task.add_done_callback(self._detached.discard)
 
-    async def _broadcast_loop(self, last_id: bytes) -> None:
-        key = self._transport.keys.broadcast
-        settings = self._settings
-        while True:
-            response = await self._retrying(
-                "broadcast read",
-                partial(
-                    self._redis.xread,
-                    {key: last_id},
-                    count=settings.read_count,
-                    block=settings.block_ms,
-                ),
-            )
-            for _stream, stream_entries in replies.streams(response):
-                for entry_id, fields in stream_entries:
-                    last_id = entry_id
-                    try:
-                        message = self._codec.decode((fields or {}).get(b"m", b""))
-                    except MessageDecodeError as exc:
-                        self._transport.count("broadcast_decode_errors")
-                        logger.warning("undecodable broadcast entry %r: %s", entry_id, exc)
-                        continue
-                    if self._broadcast_matcher.match(message.topic):
-                        self._buffer.put_nowait(StreamEntry(message, None, entry_id))
+    def _broadcast_arrived(self, entry_id: bytes, message: Message) -> None:
+        if self._broadcast_matcher.match(message.topic):
+            self._buffer.put_nowait(StreamEntry(message, None, entry_id))
 
     # --- handling ----------------------------------------------------------------------------
 
