@@ -35,11 +35,12 @@ from starmesh.bus.dedup import DedupWindow
 from starmesh.bus.inbox import InboxEntry, PriorityInbox
 from starmesh.bus.redis import replies
 from starmesh.bus.redis.follow import follow_stream
+from starmesh.bus.redis.groups import backlog, create_groups, leave
 from starmesh.bus.redis.publisher import NETWORK_ERRORS
 from starmesh.bus.redis.raw import RawCommands, raw_streams
 from starmesh.bus.redis.replies import Entries
 from starmesh.bus.redis.resp import pack
-from starmesh.bus.redis.tasks import cancel_and_wait, id_tuple
+from starmesh.bus.redis.tasks import cancel_and_wait
 from starmesh.bus.redis.upkeep import GroupUpkeep
 from starmesh.bus.transport import DeliveryHandler, address_of
 from starmesh.core.clock import now_ns
@@ -512,55 +513,18 @@ class RedisEndpoint:
     # --- setup and teardown ------------------------------------------------------------------
 
     async def _create_groups(self) -> None:
-        # The reply stream gets a group too, only so that MKSTREAM creates it: responders
-        # XADD to it with NOMKSTREAM, which tells a gone instance from a live one.
-        for stream in [*self._all_streams, self._replies]:
-            try:
-                await self._redis.xgroup_create(stream, self._group, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+        await create_groups(self._redis, self._group, list(self._all_streams), self._replies)
 
     async def _drain_backlog(self) -> None:
-        """Fetch what this instance owns but has not buffered, then the engine's backlog up to
-        the newest entry of each lane now (not what keeps arriving while we drain).
-        """
-        own: _Offsets = dict.fromkeys(self._all_streams, "0")
-        await self._take(
-            replies.streams(await self._redis.xreadgroup(self._group, self.instance, own))
-        )
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for stream in self._all_streams:
-                pipe.xrevrange(stream, count=1)
-            newest = [replies.entries(reply) for reply in await pipe.execute()]
-        cutoff = {
-            stream: id_tuple(last[0][0])
-            for stream, last in zip(self._all_streams, newest, strict=True)
-            if last
-        }
-        while cutoff:
-            pending: _Offsets = dict.fromkeys(cutoff, ">")
-            fetched = replies.streams(
-                await self._redis.xreadgroup(
-                    self._group,
-                    self.instance,
-                    pending,
-                    count=self._settings.read_count,
-                )
-            )
-            if not fetched:
-                return
+        lanes = list(self._all_streams)
+        read_count = self._settings.read_count
+        async for fetched in backlog(self._redis, self._group, self.instance, lanes, read_count):
             await self._take(fetched)
-            for stream, stream_entries in fetched:
-                if stream_entries and id_tuple(stream_entries[-1][0]) >= cutoff.get(stream, (0, 0)):
-                    cutoff.pop(stream, None)
 
     async def _detach(self) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for stream in self._lanes.values():
-                pipe.xgroup_delconsumer(stream, self._group, self.instance)
-            pipe.delete(self._replies)
-            await pipe.execute()
+        await leave(
+            self._redis, self._group, self.instance, list(self._lanes.values()), self._replies
+        )
 
     # --- plumbing ----------------------------------------------------------------------------
 
