@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Self
 
 from starmesh.bus.transport import Endpoint, Transport, TransportHealth, address_of
+from starmesh.client.envelopes import Envelopes, PayloadLike
 from starmesh.client.subscription import Handler, Subscription
 from starmesh.core.clock import now_ns
 from starmesh.core.config import Settings
@@ -28,27 +29,23 @@ from starmesh.core.errors import (
     RemoteError,
     RequestTimeout,
 )
-from starmesh.core.ids import message_id
 from starmesh.core.message import Message
-from starmesh.core.payloads import PAYLOAD_MESSAGE_TYPES, ErrorInfo, Payload
+from starmesh.core.payloads import ErrorInfo
 from starmesh.core.routing import (
     MARKETDATA_PREFIX,
-    infer_message_type,
     is_marketdata_topic,
     pattern_buses,
 )
-from starmesh.core.topics import TopicMatcher, validate_pattern, validate_topic
+from starmesh.core.topics import TopicMatcher, validate_pattern
 
 __all__ = ["BusConnection", "Connector", "MessageBusClient", "Responder"]
 
 logger = logging.getLogger("starmesh.client")
 
-PayloadLike = Payload | dict[str, Any]
 Responder = Callable[[Message], "Awaitable[PayloadLike | None] | PayloadLike | None"]
 """Receives a request and returns the reply payload (a dict, a Payload struct or None)."""
 
 _REPLY_TYPES = frozenset({MessageType.REPLY, MessageType.ERROR})
-_KNOWN_TOPICS_LIMIT = 65_536
 
 
 class BusConnection(NamedTuple):
@@ -86,8 +83,7 @@ class MessageBusClient:
         self._subscriptions: dict[Subscription, None] = {}
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._answering: set[asyncio.Task[None]] = set()
-        self._topic_types: dict[str, MessageType] = {}
-        """Topics already validated, with the message type each implies."""
+        self._envelopes = Envelopes(engine, instance)
         self._running = False
         self._lifecycle = asyncio.Lock()
         self._published = 0
@@ -378,46 +374,9 @@ class MessageBusClient:
         deadline_ns: int | None = None,
     ) -> Message:
         self._require_running("publish")
-        topic_type = self._topic_types.get(topic)
-        if topic_type is None:
-            topic_type = self._learn_topic(topic)
-        if payload is None:
-            payload = {}
-        elif type(payload) is not dict and not isinstance(payload, Payload):
-            raise MessageEncodeError(
-                f"payload of {topic!r} is a {type(payload).__name__}; "
-                "send a dict or a starmesh Payload struct"
-            )
-        if type(priority) is not MessagePriority:
-            priority = _priority(priority)
-        if message_type is not None:
-            kind = _message_type(message_type)
-        elif type(payload) is dict:
-            kind = topic_type
-        else:
-            kind = PAYLOAD_MESSAGE_TYPES.get(type(payload), topic_type)  # type: ignore[arg-type]
-        ts = now_ns()
-        return Message(
-            id=message_id(ts),
-            topic=topic,
-            type=kind,
-            source=self.engine,
-            instance=self.instance,
-            priority=priority,
-            ts_event=ts if ts_event is None else ts_event,
-            ts_publish=ts,
-            payload=payload,
-            correlation_id=correlation_id,
-            reply_to=reply_to,
-            deadline_ns=deadline_ns,
+        return self._envelopes.message(
+            topic, payload, priority, message_type, ts_event, correlation_id, reply_to, deadline_ns
         )
-
-    def _learn_topic(self, topic: str) -> MessageType:
-        validate_topic(topic)
-        if len(self._topic_types) >= _KNOWN_TOPICS_LIMIT:
-            self._topic_types.clear()
-        kind = self._topic_types[topic] = infer_message_type(topic)
-        return kind
 
     def _deliver(self, message: Message) -> Awaitable[None] | None:
         """The endpoints' callback: finishes synchronously unless a handler is async."""
@@ -483,10 +442,12 @@ class MessageBusClient:
             result = responder(request)
             if inspect.isawaitable(result):
                 result = await result
-            reply = self._reply(request, MessageType.REPLY, {} if result is None else result)
+            reply = self._envelopes.reply(
+                request, MessageType.REPLY, {} if result is None else result
+            )
         except Exception as exc:
             logger.exception("responder for %r failed", request.topic)
-            reply = self._reply(
+            reply = self._envelopes.reply(
                 request, MessageType.ERROR, ErrorInfo(code=type(exc).__name__, message=str(exc))
             )
         transport = self._transport_for(request.topic)
@@ -495,25 +456,10 @@ class MessageBusClient:
         except MessageEncodeError as exc:
             error = ErrorInfo(code="MessageEncodeError", message=str(exc))
             delivered = await transport.send(
-                request.reply_to, self._reply(request, MessageType.ERROR, error)
+                request.reply_to, self._envelopes.reply(request, MessageType.ERROR, error)
             )
         if not delivered:
             self._late_replies += 1
-
-    def _reply(self, request: Message, kind: MessageType, payload: Any) -> Message:
-        ts = now_ns()
-        return Message(
-            id=message_id(ts),
-            topic=request.topic,
-            type=kind,
-            source=self.engine,
-            instance=self.instance,
-            priority=request.priority,
-            ts_event=ts,
-            ts_publish=ts,
-            payload=payload,
-            correlation_id=request.id,
-        )
 
 
 def _expire(future: asyncio.Future[Message]) -> None:
@@ -524,20 +470,3 @@ def _expire(future: asyncio.Future[Message]) -> None:
 def _handler_error(message: Message, failed: list[Subscription]) -> HandlerError:
     errors = "; ".join(f"{s!r}: {s.last_error!r}" for s in failed)
     return HandlerError(f"{message.topic!r} ({message.id}): {errors}")
-
-
-def _priority(value: MessagePriority | int | str) -> MessagePriority:
-    try:
-        if isinstance(value, str):
-            return MessagePriority[value.upper()]
-        return MessagePriority(value)
-    except (KeyError, ValueError):
-        names = ", ".join(p.name for p in MessagePriority)
-        raise MessageBusError(f"unknown priority {value!r}; use one of {names}") from None
-
-
-def _message_type(value: MessageType | str) -> MessageType:
-    try:
-        return MessageType(value)
-    except ValueError:
-        raise MessageBusError(f"unknown message type {value!r}") from None
