@@ -1,4 +1,5 @@
-"""Private redis-server processes: started on a free port, stopped or killed at will.
+"""Private redis-server processes: started on a free port (and a Unix socket), stopped or
+killed at will.
 
 Tests and benchmarks never touch a Redis they did not start. The binary comes from
 ``STARMESH_TEST_REDIS_SERVER`` or ``PATH`` (``make test`` installs it when missing); without
@@ -56,6 +57,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def unix_url(self) -> str:
+        """The same server through its Unix socket (a same-host deployment's cheaper path)."""
+        return f"unix://{self._dir / 'redis.sock'}?db=0"
+
+    @property
     def pid(self) -> int | None:
         """The running server's process id (None when stopped)."""
         return None if self._process is None else self._process.pid
@@ -101,6 +107,8 @@ class RedisServer:
                 "--protected-mode", "no",
                 "--dir", str(self._dir),
                 "--logfile", str(self._dir / "redis.log"),
+                "--unixsocket", str(self._dir / "redis.sock"),
+                "--unixsocketperm", "700",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -11,11 +11,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from starmesh import (
+    DataType,
     EngineType,
     Message,
     MessageBusClient,
     MessagePriority,
     Settings,
+    create_marketdata_client,
+    create_marketdata_hub,
     create_messagebus_client,
 )
 from starmesh.bus.redis import RedisTransport
@@ -244,6 +247,29 @@ async def test_garbage_on_the_reply_and_broadcast_streams_is_counted_and_skipped
 
     assert counted("reply_decode_errors") == 1
     assert counted("broadcast_decode_errors") == 1
+
+
+async def test_the_bus_and_the_hub_work_over_a_unix_socket(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    url = redis_server.unix_url
+    settings = Settings(key_prefix=key_prefix)
+    risk = create_messagebus_client(E.RISK, url=url, settings=settings)
+    strategy = create_messagebus_client(E.STRATEGY, url=url, settings=settings)
+    got = Collector()
+    await strategy.subscribe("risk.alert.*", got)
+    await risk.serve("risk.request.var", lambda request: {"var": 2.5})
+    async with risk, strategy:
+        await risk.publish("risk.alert.var", {"n": 1}, priority="urgent")
+        (alert,) = await got.wait_for(1)
+        assert alert.payload == {"n": 1}
+        reply = await strategy.request("risk.request.var", {}, timeout=10)
+        assert reply.payload == {"var": 2.5}
+    async with create_marketdata_hub(["simulated"], url=url, settings=settings):
+        md = create_marketdata_client(E.PORTFOLIO, url=url, settings=settings)
+        async with md:
+            data = await md.get_data("AAPL", "quote")
+            assert data["AAPL"][DataType.QUOTE].seq >= 1
 
 
 async def test_two_servers_carry_the_two_buses(

@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -98,7 +98,7 @@ class Publisher:
         self._packers: dict[tuple[EngineType, MessagePriority], XaddPacker] = {}
         self._queue: list[Outgoing] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._connection: Connection | None = None
+        self._connection: AbstractConnection | None = None
         self.batches = 0
         self.fixups = 0
 
@@ -221,10 +221,10 @@ class Publisher:
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self._max_backoff)
 
-    async def _get_connection(self) -> Connection:
+    async def _get_connection(self) -> AbstractConnection:
         if self._connection is None:
             connection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-            assert isinstance(connection, Connection)
+            assert isinstance(connection, AbstractConnection)
             self._connection = connection
         return self._connection
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
 from starmesh.bus.redis.replies import Entries, as_bytes
@@ -22,7 +22,7 @@ __all__ = ["RawCommands", "raw_streams"]
 class RawCommands:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._connection: Connection | None = None
+        self._connection: AbstractConnection | None = None
 
     async def one(self, packed: bytes) -> Any:
         """Send one packed command; its reply, or the ResponseError Redis answered with."""
@@ -55,10 +55,10 @@ class RawCommands:
             await self._client.connection_pool.release(self._connection)
             self._connection = None
 
-    async def _get(self) -> Connection:
+    async def _get(self) -> AbstractConnection:
         if self._connection is None:
             connection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-            assert isinstance(connection, Connection)
+            assert isinstance(connection, AbstractConnection)
             self._connection = connection
         return self._connection
 

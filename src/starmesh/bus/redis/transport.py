@@ -10,6 +10,7 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -80,15 +81,20 @@ class RedisTransport:
         # reply is read inside an asyncio.timeout and every send goes through
         # asyncio.wait_for, which costs CPU per reply and, on Python 3.11, can swallow a
         # task's cancellation. A dead peer is noticed by TCP keepalive instead (about 11 s);
-        # publishes keep their own deadline.
+        # publishes keep their own deadline. A Unix socket needs no keepalive (nor takes
+        # one): the kernel closes it when the server dies.
+        keepalive: dict[str, Any] = (
+            {}
+            if urlsplit(url).scheme == "unix"
+            else {"socket_keepalive": True, "socket_keepalive_options": _KEEPALIVE}
+        )
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             decode_responses=False,
             socket_timeout=None,
             socket_connect_timeout=2.0,
-            socket_keepalive=True,
-            socket_keepalive_options=_KEEPALIVE,
             health_check_interval=30,
+            **keepalive,
         )
         self._routing = RoutingTable()
         self._publisher = Publisher(
