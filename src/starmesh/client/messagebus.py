@@ -174,9 +174,12 @@ class MessageBusClient:
         (``risk.alert.*`` -> RISK_ALERT), else EVENT. A topic nobody subscribes to is not an
         error: the transport counts it as unrouted.
         """
-        message = self._message(topic, payload, priority, message_type, ts_event, correlation_id)
+        self._require_running("publish")
+        message = self._envelopes.message(
+            topic, payload, priority, message_type, ts_event, correlation_id
+        )
         connection = self._connection
-        assert connection is not None  # _message checked that the client runs
+        assert connection is not None  # running
         if topic.startswith(MARKETDATA_PREFIX):
             await connection.marketdata.publish(message)
         else:
@@ -275,7 +278,8 @@ class MessageBusClient:
         if timeout <= 0:
             raise MessageBusError(f"request timeout must be positive, got {timeout}")
         deadline = now_ns() + int(timeout * 1e9)
-        message = self._message(
+        self._require_running("publish")
+        message = self._envelopes.message(
             topic, payload, priority, MessageType.REQUEST, None, None, self.address, deadline
         )
         loop = asyncio.get_running_loop()
@@ -361,22 +365,6 @@ class MessageBusClient:
         if on_marketdata and self._md_endpoint is not None and self._md_endpoint not in endpoints:
             endpoints.append(self._md_endpoint)
         return endpoints
-
-    def _message(
-        self,
-        topic: str,
-        payload: PayloadLike | None,
-        priority: MessagePriority | int | str,
-        message_type: MessageType | str | None,
-        ts_event: int | None,
-        correlation_id: str | None,
-        reply_to: str | None = None,
-        deadline_ns: int | None = None,
-    ) -> Message:
-        self._require_running("publish")
-        return self._envelopes.message(
-            topic, payload, priority, message_type, ts_event, correlation_id, reply_to, deadline_ns
-        )
 
     def _deliver(self, message: Message) -> Awaitable[None] | None:
         """The endpoints' callback: finishes synchronously unless a handler is async."""
