@@ -101,7 +101,7 @@ class AlphaVantageSource(HttpSource):
             default_rate_limit=DEFAULT_RATE_LIMIT,
             default_base_url=BASE_URL,
             credentials=key,
-            missing=None if key else MISSING,
+            missing=MISSING,
             **options,
         )
 

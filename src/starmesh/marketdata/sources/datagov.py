@@ -97,7 +97,7 @@ class DataGovSource(HttpSource):
             default_rate_limit=DEFAULT_RATE_LIMIT,
             default_base_url=BASE_URL,
             credentials=key,
-            missing=None if key else MISSING,
+            missing=MISSING,
             # A 429 from api.data.gov means the hour's quota is spent: retrying cannot help.
             retry_statuses=(500, 502, 503, 504),
             event_hooks={"response": [self._read_quota]},

@@ -96,7 +96,7 @@ class FredSource(HttpSource):
             default_rate_limit=DEFAULT_RATE_LIMIT,
             default_base_url=BASE_URL,
             credentials=key,
-            missing=None if key else MISSING,
+            missing=MISSING,
             **options,
         )
         self._series: dict[str, _Series] = {}

@@ -201,12 +201,14 @@ class HttpSource:
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
         **options: Unpack[HttpOptions],
     ) -> None:  # fmt: skip
-        """The ``default_*`` values are the adapter's own; ``options`` are the caller's."""
+        """The ``default_*`` values are the adapter's own; ``options`` are the caller's.
+        ``missing`` says what to set when the source lacks its credentials (none were given).
+        """
         self._name = name
         self._data_types = frozenset(data_types)
         self._rate_limit = options.get("rate_limit", default_rate_limit)
         self._clock = clock
-        self._missing = missing
+        self._missing = None if credentials else missing
         self._sleep = options.get("sleep", asyncio.sleep)
         self._retry = options.get("retry", RetryPolicy())
         base_url = options.get("base_url", default_base_url)

@@ -24,24 +24,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Protocol, Unpack
+from typing import Final
 
 import httpx
 
-from starmesh.core.clock import Clock, MonotonicClock
+from starmesh.core.clock import MonotonicClock
 from starmesh.core.config import Settings
 from starmesh.core.enums import DataType
 from starmesh.core.errors import MarketDataError
-from starmesh.marketdata.source import DataRequest, Source
-from starmesh.marketdata.sources.alphavantage import AlphaVantageSource
+from starmesh.marketdata.source import DataRequest
 from starmesh.marketdata.sources.credentials import scrub
-from starmesh.marketdata.sources.datagov import DataGovSource
-from starmesh.marketdata.sources.dbnomics import DBnomicsSource
-from starmesh.marketdata.sources.edgar import EdgarSource
-from starmesh.marketdata.sources.fred import FredSource
-from starmesh.marketdata.sources.http import HttpOptions, RetryPolicy
-from starmesh.marketdata.sources.tradingeconomics import TradingEconomicsSource
-from starmesh.marketdata.sources.yahoo import YahooSource
+from starmesh.marketdata.sources.external import HTTP_SOURCES
+from starmesh.marketdata.sources.http import RetryPolicy
 
 __all__ = ["RECORDABLE", "Exchange", "RecordingTransport", "main", "record", "secrets_of"]
 
@@ -55,21 +49,8 @@ DEFAULT_TYPES: Final = {
 }  # fmt: skip
 
 
-class _Factory(Protocol):
-    def __call__(
-        self, settings: Settings, clock: Clock, **options: Unpack[HttpOptions]
-    ) -> Source: ...
-
-
-RECORDABLE: Final[dict[str, _Factory]] = {
-    "alphavantage": AlphaVantageSource,
-    "fred": FredSource,
-    "edgar": EdgarSource,
-    "datagov": DataGovSource,
-    "tradingeconomics": TradingEconomicsSource,
-    "dbnomics": DBnomicsSource,
-    "yahoo": YahooSource,
-}
+RECORDABLE: Final = HTTP_SOURCES
+"""Every adapter that speaks HTTP (IBKR's socket protocol has no answer to record)."""
 
 
 class Exchange:

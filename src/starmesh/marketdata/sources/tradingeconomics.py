@@ -73,7 +73,7 @@ class TradingEconomicsSource(HttpSource):
             default_rate_limit=DEFAULT_RATE_LIMIT,
             default_base_url=BASE_URL,
             credentials=key,
-            missing=None if key else MISSING,
+            missing=MISSING,
             **options,
         )
 
