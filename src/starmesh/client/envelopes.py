@@ -17,7 +17,7 @@ from starmesh.core.payloads import PAYLOAD_MESSAGE_TYPES, Payload
 from starmesh.core.routing import infer_message_type
 from starmesh.core.topics import validate_topic
 
-__all__ = ["Envelopes", "PayloadLike", "as_priority"]
+__all__ = ["Envelopes", "PayloadLike"]
 
 PayloadLike = Payload | dict[str, Any]
 
@@ -55,7 +55,7 @@ class Envelopes:
                 "send a dict or a starmesh Payload struct"
             )
         if type(priority) is not MessagePriority:
-            priority = as_priority(priority)
+            priority = _priority(priority)
         if message_type is not None:
             kind = _message_type(message_type)
         elif type(payload) is dict:
@@ -102,7 +102,7 @@ class Envelopes:
         return kind
 
 
-def as_priority(value: MessagePriority | int | str) -> MessagePriority:
+def _priority(value: MessagePriority | int | str) -> MessagePriority:
     """A priority from its enum, number or name (any case)."""
     try:
         if isinstance(value, str):
