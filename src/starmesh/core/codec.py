@@ -6,7 +6,7 @@ raises :class:`MessageDecodeError` with the reason, before any handler sees it.
 
 from __future__ import annotations
 
-from typing import Any, Final, Union
+from typing import Annotated, Any, Final, Union
 
 import msgspec
 
@@ -22,21 +22,27 @@ _ENVELOPE_HEADROOM: Final = 4096
 """More than the envelope fields other than the payload can take (topics are <= 512 chars)."""
 
 
+_Nanos = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+"""A UNIX-nanosecond time: not negative, and fits the signed 64 bits every client uses."""
+_Text = Annotated[str, msgspec.Meta(max_length=512)]
+"""Ids, topics, instance names and addresses: short by design (topics are <= 512)."""
+
+
 class _WireMessage(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The envelope as decoded off the wire, its payload still undecoded."""
 
-    id: str
-    topic: str
+    id: _Text
+    topic: _Text
     type: MessageType
     source: EngineType
-    instance: str
+    instance: _Text
     priority: MessagePriority
-    ts_event: int
-    ts_publish: int
+    ts_event: _Nanos
+    ts_publish: _Nanos
     payload: msgspec.Raw
-    correlation_id: str | None = None
-    reply_to: str | None = None
-    deadline_ns: int | None = None
+    correlation_id: _Text | None = None
+    reply_to: _Text | None = None
+    deadline_ns: _Nanos | None = None
 
 
 class _PayloadTag(msgspec.Struct, gc=False, rename={"tag": "_type"}):
@@ -72,7 +78,7 @@ class MessageCodec:
             )
         try:
             data = self._encoder.encode(message)
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise MessageEncodeError(
                 f"payload of {message.topic!r} cannot be serialised: {exc}. "
                 "Use str/int/float/bool/None, lists, dicts with str keys, or Payload structs"
@@ -96,7 +102,7 @@ class MessageCodec:
             self.encode(message)  # raises the explanatory error
         try:
             size = len(self._encoder.encode(payload))
-        except (TypeError, ValueError, OverflowError):
+        except (TypeError, ValueError, OverflowError, RecursionError):
             size = self.max_bytes  # let encode raise with the full explanation
         if size + _ENVELOPE_HEADROOM >= self.max_bytes:
             self.encode(message)
@@ -110,6 +116,8 @@ class MessageCodec:
             wire = self._envelope.decode(data)
         except msgspec.DecodeError as exc:
             raise MessageDecodeError(f"not a starmesh message: {exc}") from exc
+        except RecursionError:  # a hostile or broken body must not kill a consumer loop
+            raise MessageDecodeError("not a starmesh message: nested too deeply") from None
         return Message(
             id=wire.id,
             topic=wire.topic,
@@ -134,3 +142,5 @@ class MessageCodec:
             return self._typed.decode(raw)
         except msgspec.DecodeError as exc:
             raise MessageDecodeError(f"invalid payload on {topic!r}: {exc}") from exc
+        except RecursionError:
+            raise MessageDecodeError(f"invalid payload on {topic!r}: nested too deeply") from None

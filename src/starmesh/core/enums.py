@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
-__all__ = ["DataType", "EngineType", "MessagePriority", "MessageType"]
+__all__ = ["DataType", "EngineState", "EngineType", "MessagePriority", "MessageType"]
 
 
 class EngineType(StrEnum):
@@ -49,6 +49,26 @@ _DEFAULT_PORTS: dict[EngineType, int] = {
     EngineType.BACKTESTING: 8110,
     EngineType.TORANIKO: 8310,
 }
+
+
+class EngineState(StrEnum):
+    """Where an engine is in its life: ``starting -> running -> stopping -> stopped``.
+
+    ``degraded`` is running on a fallback (a silent peer, a path down, still warming up);
+    ``faulted`` is stopped by an error it could not recover from.
+    """
+
+    STARTING = "starting"
+    RUNNING = "running"
+    DEGRADED = "degraded"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAULTED = "faulted"
+
+    @property
+    def up(self) -> bool:
+        """Handling messages (perhaps on a fallback)."""
+        return self in (EngineState.RUNNING, EngineState.DEGRADED)
 
 
 class MessagePriority(IntEnum):
@@ -94,15 +114,19 @@ class MessageType(StrEnum):
     ORDER = "order"
     FILL = "fill"
     POSITION_CHANGE = "position_change"
+    PORTFOLIO_BALANCE = "portfolio_balance"
+    REBALANCE = "rebalance"
     # Risk and margin.
     RISK_ALERT = "risk_alert"
     RISK_LIMIT_BREACH = "risk_limit_breach"
+    RISK_LIMITS = "risk_limits"
     MARGIN_STATUS = "margin_status"
     MARGIN_CALL = "margin_call"
     FLASH_CRASH_ALERT = "flash_crash_alert"
     # Models and analytics.
     ML_PREDICTION = "ml_prediction"
     TOXICITY_WARNING = "toxicity_warning"
+    MARKET_STRUCTURE = "market_structure"
     PERFORMANCE_METRIC = "performance_metric"
     FACTOR_UPDATE = "factor_update"
     FEATURE_UPDATE = "feature_update"

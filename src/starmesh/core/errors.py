@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = [
     "BusUnavailableError",
     "ConfigurationError",
+    "FencedError",
     "HandlerError",
+    "HubStandbyError",
     "InvalidRequestError",
     "InvalidTopicError",
     "MalformedResponseError",
@@ -43,6 +45,11 @@ class MessageBusError(StarmeshError):
 
 class BusUnavailableError(MessageBusError):
     """The bus server cannot be reached (after retrying for the configured time)."""
+
+
+class FencedError(MessageBusError):
+    """Redis refused a write made under a lease this process no longer holds (another
+    MarketData Hub took over): nothing was written."""
 
 
 class MessageEncodeError(MessageBusError, ValueError):
@@ -145,6 +152,12 @@ class MalformedResponseError(MarketDataError):
     code = "malformed_response"
 
 
+class HubStandbyError(MarketDataError):
+    """This hub is the standby: another hub holds the lease and serves market data."""
+
+    code = "standby"
+
+
 _MARKET_DATA_ERRORS: dict[str, type[MarketDataError]] = {
     cls.code: cls
     for cls in (
@@ -158,6 +171,7 @@ _MARKET_DATA_ERRORS: dict[str, type[MarketDataError]] = {
         SourceThrottledError,
         SourceUnavailableError,
         MalformedResponseError,
+        HubStandbyError,
     )
 }
 
