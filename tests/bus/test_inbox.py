@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from starmesh import MessagePriority as P
-from starmesh.bus.inbox import InboxEntry, PriorityInbox
+from starmesh.bus.inbox import InboxEntry, PriorityInbox, message_of
 from tests.messages import make_message
 
 
@@ -14,7 +14,7 @@ def entry(topic: str = "t", priority: P = P.NORMAL, n: int = 0) -> InboxEntry:
 def drain(inbox: PriorityInbox) -> list[tuple[str, int]]:
     out = []
     while (e := inbox.get_nowait()) is not None:
-        out.append((e.message.priority.name, e.message.payload["n"]))
+        out.append((message_of(e).priority.name, message_of(e).payload["n"]))
     return out
 
 
@@ -60,7 +60,7 @@ async def test_put_waits_for_room_and_resumes_in_order() -> None:
 def drain_one(inbox: PriorityInbox) -> int:
     got = inbox.get_nowait()
     assert got is not None
-    n: int = got.message.payload["n"]
+    n: int = message_of(got).payload["n"]
     return n
 
 
@@ -122,3 +122,20 @@ async def test_wait_returns_on_put_and_on_wake() -> None:
     await asyncio.sleep(0)
     inbox.wake()
     await asyncio.wait_for(waiter, 1)
+
+
+def test_bare_messages_and_entries_share_the_lanes_in_order() -> None:
+    inbox = PriorityInbox(lane_capacity=3)
+    first = make_message("t", P.NORMAL, {"n": 1})
+    assert inbox.put_nowait(first)
+    assert inbox.put_nowait(entry(n=2))
+    assert inbox.get_nowait() is first  # what was queued comes back, unwrapped
+    assert drain(inbox) == [("NORMAL", 2)]
+
+
+def test_a_conflated_bare_message_gets_a_cell_a_newer_value_can_take() -> None:
+    inbox = PriorityInbox(lane_capacity=1, conflate=lambda topic: topic.startswith("md."))
+    assert inbox.put_nowait(make_message("md.AAPL", P.NORMAL, {"n": 1}))
+    assert inbox.put_nowait(make_message("md.AAPL", P.NORMAL, {"n": 2}))
+    assert drain(inbox) == [("NORMAL", 2)]
+    assert inbox.dropped == 1

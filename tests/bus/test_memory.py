@@ -176,3 +176,118 @@ async def test_a_stopped_transport_keeps_its_counts() -> None:
     assert transport.stats()["delivered"] == 5
     assert transport.stats()["endpoints"] == 0
     assert not transport.health().healthy
+
+
+async def test_a_more_urgent_message_published_mid_batch_goes_next() -> None:
+    """Draining a batch re-checks the lanes between messages: a FLASH_CRASH message a handler
+    publishes to its own engine overtakes the NORMAL ones still queued in the batch."""
+    transport = await started()
+    order: list[str] = []
+    done = asyncio.Event()
+
+    async def publish_flash() -> None:
+        await transport.publish(make_message("risk.b", P.FLASH_CRASH, {"name": "flash"}))
+
+    pending: list[asyncio.Task[None]] = []
+
+    def deliver(message: Message) -> None:
+        order.append(message.payload["name"])
+        if message.payload["name"] == "n0":
+            # The publish is queued, never delivered re-entrantly: it runs as a task, and
+            # lands while n1..n9 are still in the lane (the handler below awaits it).
+            pending.append(asyncio.ensure_future(publish_flash()))
+        if len(order) == 11:
+            done.set()
+
+    async def handle(message: Message) -> None:
+        deliver(message)
+        if pending:
+            await pending.pop()
+
+    endpoint = await transport.open_endpoint(EngineType.RISK, "r", handle)
+    await endpoint.subscribe("risk.*")
+    for n in range(10):
+        await transport.publish(make_message("risk.a", P.NORMAL, {"name": f"n{n}"}))
+    await done.wait()
+    await transport.stop()
+    assert order == ["n0", "flash", *(f"n{n}" for n in range(1, 10))]
+
+
+async def test_a_message_published_inside_a_sync_handler_is_delivered_after_it_returns() -> None:
+    transport = await started()
+    events: list[str] = []
+    done = asyncio.Event()
+    tasks: list[asyncio.Task[int]] = []
+
+    def deliver(message: Message) -> None:
+        name = message.payload["name"]
+        events.append(f"start {name}")
+        if name == "outer":
+            tasks.append(
+                asyncio.ensure_future(
+                    transport.publish(make_message("risk.a", P.FLASH_CRASH, {"name": "inner"}))
+                )
+            )
+        events.append(f"end {name}")
+        if name == "inner":
+            done.set()
+
+    endpoint = await transport.open_endpoint(EngineType.RISK, "r", deliver)
+    await endpoint.subscribe("risk.*")
+    await transport.publish(make_message("risk.a", payload={"name": "outer"}))
+    await done.wait()
+    await transport.stop()
+    assert events == ["start outer", "end outer", "start inner", "end inner"]
+
+
+async def test_a_failed_message_is_retried_from_the_lane_without_an_entry_beforehand() -> None:
+    transport = await started(max_deliveries=2)
+    attempts: list[int] = []
+    ok = Collector()
+
+    def deliver(message: Message) -> None:
+        if message.payload["n"] == 1:
+            attempts.append(1)
+            raise RuntimeError("no")
+        ok(message)
+
+    endpoint = await transport.open_endpoint(EngineType.RISK, "r", deliver)
+    await endpoint.subscribe("risk.*")
+    for n in range(3):
+        await transport.publish(make_message("risk.a", payload={"n": n}))
+    await ok.wait_for(2)
+    letters = await transport.dead_letters(EngineType.RISK)
+    await transport.stop()
+    assert len(attempts) == 2
+    assert [letter.message.payload for letter in letters if letter.message] == [{"n": 1}]
+    assert transport.stats()["delivered"] == 2
+    assert transport.stats()["redelivered"] == 1
+
+
+async def test_a_consumer_gives_the_loop_a_turn_every_256_messages_across_lanes() -> None:
+    """Handlers that never await cannot starve other tasks: the budget spans lanes."""
+    transport = await started()
+    seen: list[Message] = []
+    everything = asyncio.Event()
+
+    def deliver(message: Message) -> None:
+        seen.append(message)
+        if len(seen) == 400:
+            everything.set()
+
+    endpoint = await transport.open_endpoint(EngineType.RISK, "r", deliver)
+    await endpoint.subscribe("risk.*")
+    for n in range(200):  # publishing never yields while there is room: all queue first
+        await transport.publish(make_message("risk.a", P.NORMAL, {"n": n}))
+        await transport.publish(make_message("risk.a", P.LOW, {"n": n}))
+    handled_when_probe_ran: list[int] = []
+
+    async def probe() -> None:
+        handled_when_probe_ran.append(len(seen))
+
+    probing = asyncio.create_task(probe())
+    await everything.wait()
+    await probing
+    await transport.stop()
+    assert handled_when_probe_ran == [256]  # 200 NORMAL, then 56 LOW, then a turn
+    assert [m.priority for m in seen[:200]] == [P.NORMAL] * 200

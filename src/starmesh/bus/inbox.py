@@ -5,6 +5,11 @@ messages never blocks a FLASH_CRASH publisher. ``get`` always takes from the mos
 non-empty lane. When a lane is full, ``put`` waits, unless the topic is *conflated*
 (latest-wins): then a newer message replaces the queued one of the same topic in place, or,
 if there is none, the oldest message of the lane is dropped. Both count as ``dropped``.
+
+A lane holds a bare :class:`Message` (the memory transport's fast path: nothing allocated
+per delivery, nothing for the garbage collector to track) or an :class:`InboxEntry` (a
+message being retried, one whose place a newer conflated value may take, or a subclass
+carrying where a Redis entry came from). ``get_nowait`` returns what was queued.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import Callable
 from starmesh.core.enums import MessagePriority
 from starmesh.core.message import Message
 
-__all__ = ["InboxEntry", "PriorityInbox"]
+__all__ = ["InboxEntry", "PriorityInbox", "Queued", "message_of"]
 
 _URGENT_FIRST = tuple(sorted((int(p) for p in MessagePriority), reverse=True))
+_LANES = max(_URGENT_FIRST) + 1
 
 
 class InboxEntry:
@@ -31,50 +37,81 @@ class InboxEntry:
         self.deliveries = deliveries
 
 
+Queued = Message | InboxEntry
+
+
+def message_of(item: Queued) -> Message:
+    return item if type(item) is Message else item.message  # type: ignore[union-attr]
+
+
 class PriorityInbox:
+    """``lanes[priority]``, ``top`` and ``getter`` are used directly by the memory transport's
+    hot path: an append to a lane with room must raise ``top`` to its priority and, if
+    ``getter`` is set, call ``arrived()``.
+    """
+
+    __slots__ = (
+        "_conflate",
+        "_queued_by_topic",
+        "_space_waiters",
+        "dropped",
+        "getter",
+        "lane_capacity",
+        "lanes",
+        "top",
+    )
+
     def __init__(self, lane_capacity: int, conflate: Callable[[str], bool] | None = None) -> None:
         if lane_capacity <= 0:
             raise ValueError("lane_capacity must be positive")
         self.lane_capacity = lane_capacity
-        size = max(_URGENT_FIRST) + 1
-        self._lanes: list[deque[InboxEntry]] = [deque() for _ in range(size)]
-        self._space_waiters: list[deque[asyncio.Future[None]]] = [deque() for _ in range(size)]
+        self.lanes: list[deque[Queued]] = [deque() for _ in range(_LANES)]
+        self.top = 0
+        """No lane above this priority holds anything (0: maybe all empty)."""
+        self._space_waiters: list[deque[asyncio.Future[None]]] = [deque() for _ in range(_LANES)]
         self._conflate = conflate
-        self._queued_by_topic: list[dict[str, InboxEntry]] = [{} for _ in range(size)]
-        self._getter: asyncio.Future[None] | None = None
+        self._queued_by_topic: list[dict[str, InboxEntry]] = [{} for _ in range(_LANES)]
+        self.getter: asyncio.Future[None] | None = None
+        """Set while the consumer waits for something to arrive."""
         self.dropped = 0
 
     def __len__(self) -> int:
-        return sum(len(lane) for lane in self._lanes)
+        return sum(len(lane) for lane in self.lanes)
 
     def depths(self) -> dict[str, int]:
-        return {p.lane: len(self._lanes[p]) for p in MessagePriority}
+        return {p.lane: len(self.lanes[p]) for p in MessagePriority}
 
-    def put_nowait(self, entry: InboxEntry) -> bool:
-        """Queue ``entry``; False if its lane is full and its topic is not conflated."""
-        priority = entry.message.priority
-        lane = self._lanes[priority]
-        conflated = self._conflate is not None and self._conflate(entry.message.topic)
+    def conflates(self, topic: str) -> bool:
+        return self._conflate is not None and self._conflate(topic)
+
+    def put_nowait(self, item: Queued) -> bool:
+        """Queue ``item``; False if its lane is full and its topic is not conflated."""
+        message = message_of(item)
+        priority = message.priority
+        lane = self.lanes[priority]
+        conflated = self.conflates(message.topic)
+        if conflated and type(item) is Message:
+            item = InboxEntry(item)  # a cell a newer value can take over in place
         if len(lane) >= self.lane_capacity:
             if not conflated:
                 return False
-            if self._replace_queued(priority, entry):
+            if self._replace_queued(priority, message):
                 return True
             self._forget(priority, lane.popleft())
             self.dropped += 1
-        lane.append(entry)
+        lane.append(item)
         if conflated:
-            self._queued_by_topic[priority][entry.message.topic] = entry
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
+            self._queued_by_topic[priority][message.topic] = item  # type: ignore[assignment]
+        if priority > self.top:
+            self.top = priority
+        self.arrived()
         return True
 
-    async def put(self, entry: InboxEntry) -> None:
-        """Queue ``entry``, waiting while its lane is full; cancel it (a timeout) to give up."""
-        priority = entry.message.priority
+    async def put(self, item: Queued) -> None:
+        """Queue ``item``, waiting while its lane is full; cancel it (a timeout) to give up."""
+        priority = message_of(item).priority
         waiters = self._space_waiters[priority]
-        while not self.put_nowait(entry):
+        while not self.put_nowait(item):
             waiter = asyncio.get_running_loop().create_future()
             waiters.append(waiter)
             try:
@@ -87,73 +124,108 @@ class PriorityInbox:
                     waiters.remove(waiter)
                 raise
 
-    def push(self, entry: InboxEntry) -> bool:
-        """Queue ``entry`` whatever the capacity: for an entry retried by the consumer (it holds
+    def push(self, item: Queued) -> bool:
+        """Queue ``item`` whatever the capacity: for an entry retried by the consumer (it holds
         one at a time, so a lane overshoots by at most one) or fetched from a durable queue
         by a reader that bounds its own fetches. A conflated topic with a newer message already
         queued is dropped instead (False): the latest value wins.
         """
-        priority = entry.message.priority
-        topic = entry.message.topic
-        conflated = self._conflate is not None and self._conflate(topic)
-        if conflated and topic in self._queued_by_topic[priority]:
-            self.dropped += 1
-            return False
-        self._lanes[priority].append(entry)
+        message = message_of(item)
+        priority = message.priority
+        topic = message.topic
+        conflated = self.conflates(topic)
         if conflated:
-            self._queued_by_topic[priority][topic] = entry
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
+            if topic in self._queued_by_topic[priority]:
+                self.dropped += 1
+                return False
+            if type(item) is Message:
+                item = InboxEntry(item)
+            self._queued_by_topic[priority][topic] = item  # type: ignore[assignment]
+        self.lanes[priority].append(item)
+        if priority > self.top:
+            self.top = priority
+        self.arrived()
         return True
 
-    def get_nowait(self) -> InboxEntry | None:
-        """The oldest entry of the most urgent non-empty lane, or None if all are empty."""
-        lanes = self._lanes
-        for priority in _URGENT_FIRST:
-            lane = lanes[priority]
-            if lane:
-                entry = lane.popleft()
-                if self._conflate is not None:
-                    self._forget(priority, entry)
-                if self._space_waiters[priority]:
-                    self._wake_one_putter(priority)
-                return entry
-        return None
+    def get_nowait(self) -> Queued | None:
+        """The oldest item of the most urgent non-empty lane, or None if all are empty."""
+        priority = self.most_urgent()
+        if not priority:
+            return None
+        item = self.lanes[priority].popleft()
+        self.taken(priority, item)
+        self.freed(priority, 1)
+        return item
 
-    async def wait(self) -> None:
-        """Return once an entry may be available (or ``wake`` was called)."""
-        if any(self._lanes):
-            return
-        self._getter = asyncio.get_running_loop().create_future()
-        try:
-            await self._getter
-        finally:
-            self._getter = None
+    def most_urgent(self) -> int:
+        """The priority of the most urgent non-empty lane (0 if all are empty); lowers ``top``."""
+        lanes = self.lanes
+        priority = self.top
+        while priority and not lanes[priority]:
+            priority -= 1
+        self.top = priority
+        return priority
 
-    def wake(self) -> None:
-        """Make a pending ``wait`` return, e.g. so the consumer notices it is closing."""
-        if self._getter is not None and not self._getter.done():
-            self._getter.set_result(None)
+    def taken(self, priority: int, item: Queued) -> None:
+        """Bookkeeping for ``item`` just popped from ``lanes[priority]``."""
+        if type(item) is not Message and self._conflate is not None:
+            self._forget(priority, item)
 
-    def _wake_one_putter(self, priority: int) -> None:
+    def freed(self, priority: int, slots: int) -> None:
+        """``slots`` were taken from ``lanes[priority]``: let as many waiting putters in.
+
+        A consumer draining a batch without awaiting may call this once for the batch: no
+        putter could have run before it yields anyway.
+        """
         waiters = self._space_waiters[priority]
-        while waiters:
+        while slots and waiters:
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
+                slots -= 1
 
-    def _replace_queued(self, priority: int, entry: InboxEntry) -> bool:
-        queued = self._queued_by_topic[priority].get(entry.message.topic)
+    def has_waiting_putters(self, priority: int) -> bool:
+        return bool(self._space_waiters[priority])
+
+    def arrived(self) -> None:
+        """Something was queued: wake the consumer if it is waiting."""
+        getter = self.getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def wait(self) -> None:
+        """Return once an entry may be available (or ``wake`` was called)."""
+        if any(self.lanes):
+            return
+        self.getter = asyncio.get_running_loop().create_future()
+        try:
+            await self.getter
+        finally:
+            self.getter = None
+
+    @property
+    def parked(self) -> bool:
+        """Empty, and its consumer waiting in ``wait``: everything queued has been handled."""
+        return self.getter is not None and not any(self.lanes)
+
+    def wake(self) -> None:
+        """Make a pending ``wait`` return, e.g. so the consumer notices it is closing."""
+        self.arrived()
+
+    def _wake_one_putter(self, priority: int) -> None:
+        self.freed(priority, 1)
+
+    def _replace_queued(self, priority: int, message: Message) -> bool:
+        queued = self._queued_by_topic[priority].get(message.topic)
         if queued is None:
             return False
-        queued.message = entry.message
+        queued.message = message
         queued.deliveries = 0
         self.dropped += 1
         return True
 
-    def _forget(self, priority: int, entry: InboxEntry) -> None:
+    def _forget(self, priority: int, item: Queued) -> None:
+        message = message_of(item)
         by_topic = self._queued_by_topic[priority]
-        if by_topic.get(entry.message.topic) is entry:
-            del by_topic[entry.message.topic]
+        if by_topic.get(message.topic) is item:
+            del by_topic[message.topic]

@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 
-from starmesh.bus.inbox import InboxEntry, PriorityInbox
+from starmesh.bus.inbox import InboxEntry, PriorityInbox, Queued, message_of
 from starmesh.bus.transport import (
     DeadLetter,
     DeliveryHandler,
@@ -34,7 +34,7 @@ __all__ = ["MemoryEndpoint", "MemoryTransport"]
 logger = logging.getLogger(__name__)
 
 _PLAN_CACHE_SIZE = 65_536
-_YIELD_EVERY = 256
+_BATCH = 256
 """A consumer yields to the event loop after this many messages handled without waiting."""
 
 
@@ -49,8 +49,9 @@ class _EngineGroup:
         self.next_pick = 0
 
 
-_Delivery = tuple[tuple["MemoryEndpoint", ...], "_EngineGroup | None"]
-"""Endpoints of one engine type for a topic, and the group to rotate by (None: deliver to all)."""
+_Delivery = tuple[tuple["MemoryEndpoint", ...], "_EngineGroup | None", bool]
+"""Endpoints of one engine type for a topic, the group to rotate by (None: deliver to all),
+and whether the topic is conflated (latest value wins in a full lane)."""
 
 
 class MemoryEndpoint:
@@ -101,32 +102,56 @@ class MemoryEndpoint:
         self._transport._forget_endpoint(self)
 
     async def _consume(self) -> None:
+        """Deliver batches: the most urgent lane is drained without a scheduling step per
+        message, re-checking between messages that nothing more urgent arrived; the loop
+        gets a turn after each batch (or while an async handler waits).
+        """
         inbox = self.inbox
+        lanes = inbox.lanes
         deliver = self._deliver
-        since_yield = 0
+        transport = self._transport
+        budget = _BATCH  # messages left before the loop gets a turn, across lanes
         while True:
-            entry = inbox.get_nowait()
-            if entry is None:
+            priority = inbox.most_urgent()
+            if not priority:
                 if self._closing:
                     return
-                since_yield = 0
                 await inbox.wait()
+                budget = _BATCH
                 continue
-            try:
-                pending = deliver(entry.message)
-                if pending is not None:
-                    await pending
-            except NotHandledError:
-                self._transport._not_handled += 1  # unsubscribed while it was queued
-            except Exception as exc:
-                self.failed += 1
-                self._transport._delivery_failed(self, entry, exc)
-            else:
-                self.delivered += 1
-            since_yield += 1
-            if since_yield >= _YIELD_EVERY:
+            lane = lanes[priority]
+            popleft = lane.popleft
+            taken = freed = failed = 0
+            for taken in range(1, budget + 1):
+                if not lane or inbox.top != priority:
+                    taken -= 1
+                    break
+                item = popleft()
+                if type(item) is Message:
+                    message = item
+                else:
+                    inbox.taken(priority, item)
+                    message = item.message  # type: ignore[union-attr]
+                try:
+                    pending = deliver(message)
+                    if pending is not None:
+                        inbox.freed(priority, taken - freed)  # other tasks run while it waits
+                        freed = taken
+                        await pending
+                except NotHandledError:
+                    failed += 1
+                    transport._not_handled += 1  # unsubscribed while it was queued
+                except Exception as exc:
+                    failed += 1
+                    self.failed += 1
+                    transport._delivery_failed(self, item, exc)
+            self.delivered += taken - failed
+            if taken > freed:
+                inbox.freed(priority, taken - freed)
+            budget -= taken
+            if budget <= 0:
                 # Handlers that never await would otherwise starve publishers and other engines.
-                since_yield = 0
+                budget = _BATCH
                 await asyncio.sleep(0)
 
 
@@ -219,14 +244,24 @@ class MemoryTransport:
         if not plan:
             self._unrouted += 1
             return 0
-        for endpoints, rotation in plan:
-            if rotation is None:
-                for endpoint in endpoints:
-                    entry = InboxEntry(message)
-                    if not endpoint.inbox.put_nowait(entry):
-                        await self._put_waiting(endpoint, entry)
-            else:
+        priority = message.priority
+        capacity = self._lane_capacity
+        for endpoints, rotation, conflated in plan:
+            if rotation is not None:
                 await self._enqueue_shared(rotation, endpoints, message)
+                continue
+            for endpoint in endpoints:
+                # The message itself goes in the lane: nothing allocated per delivery.
+                inbox = endpoint.inbox
+                lane = inbox.lanes[priority]
+                if conflated or len(lane) >= capacity:
+                    await self._enqueue(endpoint, message)
+                    continue
+                lane.append(message)
+                if priority > inbox.top:
+                    inbox.top = priority
+                if inbox.getter is not None:
+                    inbox.arrived()
         return len(plan)
 
     async def send(self, address: str, message: Message) -> bool:
@@ -236,12 +271,26 @@ class MemoryTransport:
         if endpoint is None:
             self._undeliverable += 1
             return False
-        await self._enqueue(endpoint, InboxEntry(message))
+        # Delivered at once, not queued: the reply path. A handler that awaits a reply holds
+        # its endpoint's turn, so a queued reply would wait behind the handler waiting for it.
+        try:
+            pending = endpoint._deliver(message)
+            if pending is not None:
+                await pending
+        except Exception:
+            self._undeliverable += 1
+            logger.exception("delivering a direct message to %s failed", address)
+            return False
+        endpoint.delivered += 1
         return True
 
     async def dead_letters(self, engine: EngineType, limit: int = 100) -> list[DeadLetter]:
         letters = self._dead.get(engine, ())
         return list(reversed(letters))[:limit]
+
+    def idle(self) -> bool:
+        """Every endpoint has handled all that was queued for it and waits for more."""
+        return all(endpoint.inbox.parked for endpoint in self._endpoints.values())
 
     def health(self) -> TransportHealth:
         detail = f"{len(self._endpoints)} endpoints" if self._running else "stopped"
@@ -267,11 +316,12 @@ class MemoryTransport:
 
     def _plan(self, topic: str) -> tuple[_Delivery, ...]:
         broadcast = bool(self._broadcast.match(topic))
+        conflated = bool(self._conflated.match(topic))
         plan = []
         for group in self._routes.match(topic):
             instances = group.instances.match(topic)
             shared = not broadcast and len(instances) > 1
-            plan.append((instances, group if shared else None))
+            plan.append((instances, group if shared else None, conflated))
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
         result = self._plans[topic] = tuple(plan)
@@ -280,26 +330,25 @@ class MemoryTransport:
     async def _enqueue_shared(
         self, group: _EngineGroup, instances: tuple[MemoryEndpoint, ...], message: Message
     ) -> None:
-        entry = InboxEntry(message)
         count = len(instances)
         first = group.next_pick
         group.next_pick = first + 1
         # Round robin, skipping instances whose lane is full; wait on our turn's if all are.
         for step in range(count):
-            if instances[(first + step) % count].inbox.put_nowait(entry):
+            if instances[(first + step) % count].inbox.put_nowait(message):
                 return
-        await self._put_waiting(instances[first % count], entry)
+        await self._put_waiting(instances[first % count], message)
 
-    async def _enqueue(self, endpoint: MemoryEndpoint, entry: InboxEntry) -> None:
-        if not endpoint.inbox.put_nowait(entry):
-            await self._put_waiting(endpoint, entry)
+    async def _enqueue(self, endpoint: MemoryEndpoint, item: Queued) -> None:
+        if not endpoint.inbox.put_nowait(item):
+            await self._put_waiting(endpoint, item)
 
-    async def _put_waiting(self, endpoint: MemoryEndpoint, entry: InboxEntry) -> None:
+    async def _put_waiting(self, endpoint: MemoryEndpoint, item: Queued) -> None:
         try:
             async with asyncio.timeout(self._publish_timeout):
-                await endpoint.inbox.put(entry)
+                await endpoint.inbox.put(item)
         except TimeoutError:
-            lane = entry.message.priority.lane
+            lane = message_of(item).priority.lane
             raise MessageBusError(
                 f"{endpoint.address} has had its {lane} lane full "
                 f"({self._lane_capacity:,} messages) for {self._publish_timeout:g} s: it is not "
@@ -329,7 +378,9 @@ class MemoryTransport:
             self._retired_failed += endpoint.failed
             self._retired_dropped += endpoint.inbox.dropped
 
-    def _delivery_failed(self, endpoint: MemoryEndpoint, entry: InboxEntry, exc: Exception) -> None:
+    def _delivery_failed(self, endpoint: MemoryEndpoint, item: Queued, exc: Exception) -> None:
+        # Only now does the delivery get an entry of its own, to count its attempts.
+        entry = item if type(item) is InboxEntry else InboxEntry(message_of(item))
         entry.deliveries += 1
         if entry.deliveries < self._max_deliveries:
             if endpoint.inbox.push(entry):

@@ -30,6 +30,7 @@ __all__ = [
     "DeadLetter",
     "DeliveryHandler",
     "Endpoint",
+    "Quiescent",
     "Transport",
     "TransportHealth",
     "address_of",
@@ -121,3 +122,12 @@ class Transport(Protocol):
     def health(self) -> TransportHealth: ...
 
     def stats(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class Quiescent(Protocol):
+    """A transport that can tell when nothing is left to deliver (the in-process one)."""
+
+    def idle(self) -> bool:
+        """True when every endpoint has handled all that was queued for it."""
+        ...

@@ -1,5 +1,6 @@
 """Helpers for testing and benchmarking starmesh: real servers, started and killed on demand."""
 
-from starmesh.testing.redis_server import RedisServer, redis_binary
+from starmesh.testing.redis_cluster import LocalRedisCluster
+from starmesh.testing.redis_server import RedisServer, TlsFiles, redis_binary
 
-__all__ = ["RedisServer", "redis_binary"]
+__all__ = ["LocalRedisCluster", "RedisServer", "TlsFiles", "redis_binary"]

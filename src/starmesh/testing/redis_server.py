@@ -12,12 +12,15 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["RedisServer", "redis_binary"]
+__all__ = ["RedisServer", "TlsFiles", "free_port", "redis_binary"]
 
 _MIN_MAJOR = 7
 
@@ -36,25 +39,47 @@ def redis_binary() -> str:
     return binary
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
 
 
-class RedisServer:
-    """One redis-server with no persistence, on 127.0.0.1 and a port of its own."""
+class TlsFiles(NamedTuple):
+    """A server certificate and key, and the CA that signed it (and the clients' certs)."""
 
-    def __init__(self, binary: str | None = None) -> None:
+    cert: Path
+    key: Path
+    ca: Path
+
+
+class RedisServer:
+    """One redis-server on 127.0.0.1 and a port of its own: no persistence, or with ``aof``
+    the configuration recommended for the Engine Logic Bus (AOF, ``appendfsync always``), so
+    a kill and ``restart`` keeps every write it acknowledged. ``args`` are passed on."""
+
+    def __init__(
+        self,
+        binary: str | None = None,
+        *,
+        aof: bool = False,
+        tls: TlsFiles | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.binary = binary or redis_binary()
+        self.aof = aof
+        self.tls = tls
+        """With TLS files: TLS only (no plain port), client certificates required."""
+        self.args = list(args)
         self.port = 0
         self._dir = Path(tempfile.mkdtemp(prefix="starmesh-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     @property
     def unix_url(self) -> str:
@@ -68,14 +93,15 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         for _attempt in range(5):
-            self.port = self.port or _free_port()
+            self.port = self.port or free_port()
             if self._launch():
                 return self
             self.port = 0  # somebody took the port between probe and bind: take another
         raise RuntimeError(f"redis-server did not start; see {self._dir / 'redis.log'}")
 
     def restart(self) -> None:
-        """Start again on the same port, empty (no persistence), after ``kill`` or ``stop``."""
+        """Start again on the same port after ``kill`` or ``stop``: empty, or with ``aof``
+        holding everything it acknowledged before."""
         if not self._launch():
             raise RuntimeError(f"redis-server did not restart on port {self.port}")
 
@@ -100,15 +126,20 @@ class RedisServer:
         self._process = subprocess.Popen(
             [
                 self.binary,
-                "--port", str(self.port),
+                *(("--port", "0", "--tls-port", str(self.port), "--tls-cert-file",
+                   str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                   "--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "yes")
+                  if self.tls else ("--port", str(self.port))),
                 "--bind", "127.0.0.1",
                 "--save", "",
-                "--appendonly", "no",
+                *(("--appendonly", "yes", "--appendfsync", "always") if self.aof
+                  else ("--appendonly", "no")),
                 "--protected-mode", "no",
                 "--dir", str(self._dir),
                 "--logfile", str(self._dir / "redis.log"),
                 "--unixsocket", str(self._dir / "redis.sock"),
                 "--unixsocketperm", "700",
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -127,7 +158,13 @@ class RedisServer:
     def _answers_ping(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as connection:
-                connection.sendall(b"PING\r\n")
-                return connection.recv(16).startswith(b"+PONG")
+                if self.tls is None:
+                    connection.sendall(b"PING\r\n")
+                    return connection.recv(16).startswith(b"+PONG")
+                context = ssl.create_default_context(cafile=str(self.tls.ca))
+                context.load_cert_chain(str(self.tls.cert), str(self.tls.key))
+                with context.wrap_socket(connection, server_hostname="127.0.0.1") as secure:
+                    secure.sendall(b"PING\r\n")
+                    return secure.recv(16).startswith(b"+PONG")
         except OSError:
             return False

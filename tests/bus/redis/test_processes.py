@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,14 +13,6 @@ from starmesh.bus.redis.replies import entries
 from starmesh.testing import RedisServer
 from tests.helpers import Collector, eventually
 from tests.processes.harness import Worker
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop()
 
 
 @pytest.fixture

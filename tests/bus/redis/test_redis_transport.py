@@ -100,7 +100,7 @@ async def test_the_documented_key_layout(
         assert [g["name"] for g in groups] == [b"strategy"]
     assert await redis_client.xlen(f"{key_prefix}:{{strategy}}:inbox:urgent") >= 1
     assert await redis_client.type(f"{key_prefix}:{{strategy}}:reply:s1") == b"stream"
-    registry = await redis_client.hgetall(f"{key_prefix}:registry")
+    registry = await redis_client.hgetall(f"{key_prefix}:{{registry}}")
     patterns = msgspec.msgpack.decode(as_bytes(registry[b"strategy"]))
     assert patterns == ["risk.alert.*", "vpin.toxicity.*"]
     (_, fields), *_ = entries(await redis_client.xrange(f"{key_prefix}:{{strategy}}:inbox:urgent"))
@@ -208,8 +208,8 @@ async def test_market_data_is_broadcast_to_every_instance_and_kept_as_a_snapshot
     await got_first.wait_for(3)
     await got_second.wait_for(2)
     assert [m.topic for m in got_second.messages] == ["marketdata.quote.AAPL"] * 2
-    assert await redis_client.xlen(f"{key_prefix}:md:updates") == 3
-    stored = await redis_client.get(f"{key_prefix}:md:snapshot:quote:AAPL")
+    assert await redis_client.xlen(f"{key_prefix}:{{md}}:updates") == 3
+    stored = await redis_client.get(f"{key_prefix}:{{md}}:snapshot:quote:AAPL")
     assert msgspec.msgpack.decode(as_bytes(stored))["payload"]["bid"] == 101.0
     assert hub._connection is not None
     transport = hub._connection.marketdata
@@ -229,7 +229,7 @@ async def test_garbage_on_the_reply_and_broadcast_streams_is_counted_and_skipped
     await strategy.subscribe("marketdata.quote.*", quotes)
     await risk.serve("risk.request.var", lambda request: {"var": 1.5})
     # Written as a broken client would, ahead of the real traffic on the same streams.
-    await redis_client.xadd(f"{key_prefix}:md:updates", {"m": b"\xc1 not msgpack"})
+    await redis_client.xadd(f"{key_prefix}:{{md}}:updates", {"m": b"\xc1 not msgpack"})
     await redis_client.xadd(f"{key_prefix}:{{strategy}}:reply:s1", {"m": b"\xc1"})
     reply = await strategy.request("risk.request.var", {}, timeout=10)
     assert reply.payload == {"var": 1.5}
@@ -295,8 +295,8 @@ async def test_two_servers_carry_the_two_buses(
         await alerts.wait_for(1)
     md = aioredis.Redis.from_url(marketdata_server.url)
     logic = aioredis.Redis.from_url(logic_server.url)
-    assert await md.exists(f"{key_prefix}:md:updates") == 1
-    assert await logic.exists(f"{key_prefix}:md:updates") == 0
+    assert await md.exists(f"{key_prefix}:{{md}}:updates") == 1
+    assert await logic.exists(f"{key_prefix}:{{md}}:updates") == 0
     assert await logic.xlen(f"{key_prefix}:{{risk}}:inbox:normal") == 1
     assert await md.exists(f"{key_prefix}:{{risk}}:inbox:normal") == 0 or (
         await md.xlen(f"{key_prefix}:{{risk}}:inbox:normal") == 0
@@ -366,10 +366,13 @@ async def test_inboxes_are_capped_and_acknowledged_entries_trimmed(
     await eventually(trimmed, timeout=20, what="acknowledged entries trimmed (XTRIM MINID)")
 
 
-async def test_publishing_while_redis_is_down_fails_after_the_timeout_then_recovers(
+async def test_publishing_while_redis_is_down_keeps_messages_for_when_it_returns(
     redis_alone: RedisServer, key_prefix: str
 ) -> None:
-    settings = Settings(key_prefix=key_prefix, publish_timeout=0.5, claim_idle_ms=500)
+    settings = Settings(
+        key_prefix=key_prefix, publish_timeout=0.5, claim_idle_ms=500, failover_after_s=0.3,
+        reconnect_max_backoff_s=0.2, outbox_capacity=2,
+    )  # fmt: skip
 
     def client(engine: EngineType) -> MessageBusClient:
         return create_messagebus_client(engine, url=redis_alone.url, settings=settings)
@@ -380,19 +383,21 @@ async def test_publishing_while_redis_is_down_fails_after_the_timeout_then_recov
         await risk.publish("risk.alert.var", {"n": 1})
         await got.wait_for(1)
         redis_alone.kill()
-        with pytest.raises(BusUnavailableError, match=r"unreachable for 0\.5 s"):
-            await risk.publish("risk.alert.var", {"n": 2})
+        await risk.publish("risk.alert.var", {"n": 2})  # nobody reachable: into the outbox
+        await risk.publish("risk.alert.var", {"n": 3})
+        status = risk.failover_status()
+        assert (status["route"], status["outbox"]["depth"]) == ("outbox", 2)
+        assert status["paths"]["bus"]["state"] == "down"
         assert not risk.health()[0].healthy
+        with pytest.raises(BusUnavailableError, match="outbox is full"):
+            await risk.publish("risk.alert.var", {"n": 4})  # waited the publish timeout
         redis_alone.restart()  # empty: no persistence, no groups, no registry
-
-        async def delivered_again() -> bool:
-            try:
-                await risk.publish("risk.alert.var", {"n": 3})
-            except BusUnavailableError:
-                return False
-            return any(m.payload["n"] == 3 for m in got.messages)
-
-        await eventually(delivered_again, timeout=30, what="delivery after the restart")
+        await got.wait_for(3, timeout=30)
+        await risk.publish("risk.alert.var", {"n": 5})
+        await got.wait_for(4, timeout=30)
+        assert [m.payload["n"] for m in got.messages] == [1, 2, 3, 5]
+        assert risk.failover_status()["route"] == "bus"
+        assert risk.failover_status()["replayed"] == 2
         assert risk.health()[0].healthy
 
 
@@ -506,5 +511,5 @@ async def test_an_instance_that_only_follows_market_data_takes_no_share_of_the_i
     await alerts.wait_for(200)
     await quotes.wait_for(1)
     assert watcher.stats()["unhandled"] == 0  # it was never handed one of the alerts
-    registry = await redis_client.hgetall(f"{key_prefix}:registry")
+    registry = await redis_client.hgetall(f"{key_prefix}:{{registry}}")
     assert msgspec.msgpack.decode(as_bytes(registry[b"strategy"])) == ["risk.alert.*"]

@@ -15,7 +15,7 @@ Tasks per instance:
   pending longer than ``claim_idle_ms`` (XPENDING + XCLAIM), dead-letters entries delivered
   too often, and trims acknowledged entries (XTRIM MINID).
 
-Market-data broadcast (``md:updates``) has one more task, started on the first subscription
+Market-data broadcast (``{md}:updates``) has one more task, started on the first subscription
 that can match it: a plain XREAD from the instance's own position, no group, no acks.
 """
 
@@ -37,7 +37,7 @@ from starmesh.bus.redis import replies
 from starmesh.bus.redis.follow import follow_stream
 from starmesh.bus.redis.groups import backlog, create_groups, leave
 from starmesh.bus.redis.publisher import NETWORK_ERRORS
-from starmesh.bus.redis.raw import RawCommands, raw_streams
+from starmesh.bus.redis.raw import Raw, raw_streams
 from starmesh.bus.redis.replies import Entries
 from starmesh.bus.redis.resp import pack
 from starmesh.bus.redis.tasks import cancel_and_wait
@@ -110,6 +110,11 @@ class RedisEndpoint:
         self._dead_letter_key = keys.dead_letters(engine)
         self._all_streams: _Offsets = dict.fromkeys(self._lanes.values(), ">")
         self._urgent_streams: _Offsets = {self._lanes[p]: ">" for p in _URGENT_LANES}
+        # One reader per lane: two readers' fetches of one lane, decoded in slices that give
+        # the loop a turn, interleave in the buffer and break the lane's publish order.
+        self._routine_streams: _Offsets = {
+            key: ">" for priority, key in self._lanes.items() if priority not in _URGENT_LANES
+        }
         self._broadcast_prefixes = tuple(p.rstrip("*") for p in transport.broadcast_patterns)
         self._buffer = PriorityInbox(
             settings.max_prefetch + settings.read_count * len(self._all_streams),
@@ -185,15 +190,28 @@ class RedisEndpoint:
         consuming = self.consuming
         for name in ("reader", "urgent-reader", "reply", "broadcast", "maintenance"):
             await self._cancel(name)
-        if consuming:
-            with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
-                await self._drain_backlog()
-        self._buffer.wake()
-        await asyncio.shield(self._tasks["deliverer"])
-        self._acks_waiting.set()
-        await asyncio.shield(self._tasks["acker"])
-        with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
-            await self._detach()
+        try:
+            async with asyncio.timeout(self._settings.stop_timeout_s):
+                if consuming:
+                    with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
+                        await self._drain_backlog()
+                self._buffer.wake()
+                await asyncio.shield(self._tasks["deliverer"])
+                self._acks_waiting.set()
+                await asyncio.shield(self._tasks["acker"])
+                with contextlib.suppress(*NETWORK_ERRORS, ResponseError):
+                    await self._detach()
+        except TimeoutError:
+            # Redis is unreachable: what is not acknowledged stays pending there, owned by
+            # this consumer, and a live instance reclaims it after claim_idle_ms.
+            unacked = len(self._in_flight)  # handled ones too, until their XACK lands
+            logger.warning(
+                "%s stopped after %g s (STARMESH_STOP_TIMEOUT_S), a handler still running or "
+                "Redis unreachable: %d entries left unacknowledged, to be reclaimed",
+                self._address, self._settings.stop_timeout_s, unacked,
+            )  # fmt: skip
+            await self._cancel("deliverer")
+            await self._cancel("acker")
         self._transport.forget_endpoint(self)
 
     async def subscribe(self, pattern: str) -> None:
@@ -245,9 +263,11 @@ class RedisEndpoint:
     # --- fetching ----------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        """Fetch every lane while fewer than ``max_prefetch`` entries wait; else wait for room."""
+        """Fetch the lanes below URGENT while fewer than ``max_prefetch`` entries wait; else
+        wait for room. (The urgent reader alone fetches the URGENT and FLASH_CRASH lanes.)"""
         settings = self._settings
-        connection, command = RawCommands(self._redis), self._xreadgroup(self._all_streams)
+        connection = self._transport.raw_commands(self._lanes[MessagePriority.NORMAL])
+        command = self._xreadgroup(self._routine_streams)
         try:
             while True:
                 if len(self._buffer) >= settings.max_prefetch:
@@ -263,14 +283,15 @@ class RedisEndpoint:
         """Block on the FLASH_CRASH and URGENT lanes and the replies, whatever else is going on:
         Redis wakes this read the moment one arrives, so it overtakes any fetched backlog.
         """
-        connection, command = RawCommands(self._redis), self._xreadgroup(self._urgent_streams)
+        connection = self._transport.raw_commands(self._lanes[MessagePriority.URGENT])
+        command = self._xreadgroup(self._urgent_streams)
         try:
             while True:
                 await self._fetch(connection, command)
         finally:
             await connection.close()
 
-    async def _fetch(self, connection: RawCommands, command: bytes) -> None:
+    async def _fetch(self, connection: Raw, command: bytes) -> None:
         response = await self._retrying("read", partial(connection.one, command))
         fetched = raw_streams(response)
         if fetched:
@@ -340,7 +361,7 @@ class RedisEndpoint:
         self._spawn(
             name,
             follow_stream(
-                self._redis, stream, after, name=name, codec=self._codec,
+                self._transport.raw_commands(stream), stream, after, name=name, codec=self._codec,
                 read_count=settings.read_count, block_ms=settings.block_ms,
                 retrying=self._retrying, on_message=on_message, count=self._transport.count,
             ),
@@ -428,8 +449,9 @@ class RedisEndpoint:
                 yield_at = clock() + _YIELD_AFTER_S
 
     def _settled(self, entry: StreamEntry) -> None:
+        # It stays in flight (renewed, never reclaimed by the others) until its XACK lands:
+        # under load an acknowledgement can wait long enough for the entry to look idle.
         if entry.stream is not None:
-            self._in_flight.discard((entry.stream, entry.entry_id))
             self._ack(entry.stream, entry.entry_id)
 
     def _ack(self, stream: str, entry_id: bytes) -> None:
@@ -451,6 +473,7 @@ class RedisEndpoint:
                 ]
                 try:
                     await self._transport.acknowledge(commands)
+                    self._acknowledged(acks)
                 except BusUnavailableError as exc:
                     # Put them back; if they never land, the entries are reclaimed and the
                     # dedup window keeps this instance from handling them twice.
@@ -462,8 +485,15 @@ class RedisEndpoint:
                     continue
                 except MessageBusError as exc:  # NOGROUP after a restart: nothing left to ack
                     logger.warning("%s: acks refused: %s", self._address, exc)
+                    self._acknowledged(acks)
             if self._closing and self._tasks["deliverer"].done() and not self._acks:
                 return
+
+    def _acknowledged(self, acks: dict[str, list[bytes]]) -> None:
+        in_flight = self._in_flight
+        for stream, ids in acks.items():
+            for entry_id in ids:
+                in_flight.discard((stream, entry_id))
 
     async def _dead_letter(self, entry: StreamEntry, reason: str) -> None:
         if entry.stream is not None:

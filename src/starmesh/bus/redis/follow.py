@@ -13,9 +13,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-import redis.asyncio as aioredis
-
-from starmesh.bus.redis.raw import RawCommands, raw_streams
+from starmesh.bus.redis.raw import Raw, raw_streams
 from starmesh.bus.redis.resp import pack
 from starmesh.core.codec import MessageCodec
 from starmesh.core.errors import MessageDecodeError
@@ -30,7 +28,7 @@ Retrying = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
 async def follow_stream(
-    redis: aioredis.Redis,
+    connection: Raw,
     stream: str,
     after: bytes,
     *,
@@ -43,11 +41,11 @@ async def follow_stream(
     count: Callable[[str], None],
 ) -> None:
     """Hand every message added to ``stream`` after entry ``after`` to ``on_message(entry id,
-    message)``, forever; an undecodable entry is counted as ``<name>_decode_errors``.
+    message)``, forever, reading on ``connection`` (closed at the end); an undecodable entry is
+    counted as ``<name>_decode_errors``.
     """
     head = (b"XREAD", b"COUNT", str(read_count).encode(), b"BLOCK", str(block_ms).encode(),
             b"STREAMS", stream.encode())  # fmt: skip
-    connection = RawCommands(redis)
     try:
         while True:
             read = partial(connection.one, pack(*head, after))

@@ -8,6 +8,9 @@ meanwhile travels together, with no timer adding latency. One flush is in flight
 Each batch that holds a routed message ends with a read of the registry version. If it
 moved, the routing table is reloaded and every message of the batch is also sent to the
 engine types it missed.
+
+How a batch reaches Redis is the subclass's: :class:`ServerPublisher` writes it to one
+server on one connection; ``cluster_publisher.ClusterPublisher`` splits it by master.
 """
 
 from __future__ import annotations
@@ -16,24 +19,33 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import TypedDict, Unpack
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoPermissionError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from starmesh.bus.redis.keys import Keys
 from starmesh.bus.redis.registry import RoutingTable
 from starmesh.bus.redis.resp import XaddPacker, pack
 from starmesh.core.enums import EngineType, MessagePriority
-from starmesh.core.errors import BusUnavailableError, MessageBusError
+from starmesh.core.errors import BusUnavailableError, FencedError, MessageBusError
 
-__all__ = ["Outgoing", "Publisher"]
+__all__ = ["NETWORK_ERRORS", "Outgoing", "Publisher", "PublisherOptions", "ServerPublisher"]
 
 logger = logging.getLogger(__name__)
 
 NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def _refused(error: Exception) -> MessageBusError:
+    if str(error).startswith("FENCED"):  # a hub's write under a lease it has lost
+        return FencedError(f"Redis refused a publish: {error}")
+    # redis-py strips the error's code; NOPERM (an ACL) says most, so say it.
+    code = "NOPERM " if isinstance(error, NoPermissionError) else ""
+    return MessageBusError(f"Redis refused a publish: {code}{error}")
 
 
 class Outgoing:
@@ -42,6 +54,7 @@ class Outgoing:
     __slots__ = (
         "commands",
         "data",
+        "deadline",
         "delivered",
         "engines",
         "error",
@@ -60,8 +73,11 @@ class Outgoing:
         priority: MessagePriority = MessagePriority.NORMAL,
         data: bytes = b"",
         routed_at: int = -1,
+        deadline: float | None = None,
     ) -> None:
         self.commands = commands
+        self.deadline = deadline
+        """Loop time after which to give up (None: the publish timeout)."""
         self.future = future
         self.topic = topic
         self.engines = engines
@@ -73,20 +89,27 @@ class Outgoing:
         self.error: Exception | None = None
 
 
+class PublisherOptions(TypedDict):
+    routing: RoutingTable
+    refresh_routing: Callable[[], Awaitable[None]]
+    lane_maxlen: int
+    publish_timeout: float
+    max_backoff: float
+    on_reachable: Callable[[bool, str], None]
+
+
 class Publisher:
     def __init__(
         self,
-        client: aioredis.Redis,
         keys: Keys,
+        *,
         routing: RoutingTable,
         refresh_routing: Callable[[], Awaitable[None]],
-        *,
         lane_maxlen: int,
         publish_timeout: float,
         max_backoff: float,
         on_reachable: Callable[[bool, str], None],
     ) -> None:
-        self._client = client
         self._keys = keys
         self._routing = routing
         self._refresh_routing = refresh_routing
@@ -98,7 +121,6 @@ class Publisher:
         self._packers: dict[tuple[EngineType, MessagePriority], XaddPacker] = {}
         self._queue: list[Outgoing] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._connection: AbstractConnection | None = None
         self.batches = 0
         self.fixups = 0
 
@@ -119,10 +141,7 @@ class Publisher:
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
-        if self._connection is not None:
-            await self._connection.disconnect()
-            await self._client.connection_pool.release(self._connection)
-            self._connection = None
+        await self._close_connections()
 
     async def _flush_all(self) -> None:
         try:
@@ -159,9 +178,7 @@ class Publisher:
             if outgoing.future.done():
                 continue
             if outgoing.error is not None:
-                outgoing.future.set_exception(
-                    MessageBusError(f"Redis refused a publish: {outgoing.error}")
-                )
+                outgoing.future.set_exception(_refused(outgoing.error))
             else:
                 outgoing.future.set_result(outgoing.delivered)
 
@@ -182,11 +199,38 @@ class Publisher:
                 outgoing.error = outgoing.error or fix.error
 
     async def _send(self, batch: list[Outgoing], *, read_version: bool) -> int | None:
-        """Write ``batch`` in one round trip, retrying on network errors until the publish
-        timeout; sets each item's ``delivered`` and ``error``. Returns the registry version.
+        """Write ``batch``, retrying on network errors until the publish timeout (or the
+        earliest deadline of the batch); sets each item's ``delivered`` and ``error``. Returns
+        the registry version when ``read_version``.
         """
+        raise NotImplementedError
+
+    async def _close_connections(self) -> None:
+        raise NotImplementedError
+
+    def counts(self) -> dict[str, int]:
+        """What this kind of publisher counts besides batches and fix-ups."""
+        return {}
+
+    def _deadline(self, batch: list[Outgoing]) -> float:
+        now = asyncio.get_running_loop().time()
+        return min([now + self._publish_timeout, *(o.deadline for o in batch if o.deadline)])
+
+
+class ServerPublisher(Publisher):
+    """Every batch in one round trip on one connection to one server."""
+
+    def __init__(
+        self, client: aioredis.Redis, keys: Keys, **options: Unpack[PublisherOptions]
+    ) -> None:
+        super().__init__(keys, **options)
+        self._client = client
+        self._connection: AbstractConnection | None = None
+
+    async def _send(self, batch: list[Outgoing], *, read_version: bool) -> int | None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._publish_timeout
+        deadline = self._deadline(batch)
+        timeout = max(0.0, deadline - loop.time())
         commands = [command for outgoing in batch for command in outgoing.commands]
         if read_version:
             commands.append(self._version_query)
@@ -215,7 +259,7 @@ class Publisher:
                 self._on_reachable(False, str(exc) or type(exc).__name__)
                 if loop.time() + backoff > deadline:
                     raise BusUnavailableError(
-                        f"Redis unreachable for {self._publish_timeout:g} s while publishing "
+                        f"Redis unreachable for {round(timeout, 2):g} s while publishing "
                         f"({exc}); the message was not sent"
                     ) from exc
                 await asyncio.sleep(backoff * (0.5 + random.random()))
@@ -231,3 +275,9 @@ class Publisher:
     async def _drop_connection(self) -> None:
         if self._connection is not None:
             await self._connection.disconnect()
+
+    async def _close_connections(self) -> None:
+        if self._connection is not None:
+            await self._connection.disconnect()
+            await self._client.connection_pool.release(self._connection)
+            self._connection = None

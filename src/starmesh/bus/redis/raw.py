@@ -8,7 +8,7 @@ command after another, forever, so they use this instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -16,7 +16,17 @@ from redis.exceptions import ResponseError
 
 from starmesh.bus.redis.replies import Entries, as_bytes
 
-__all__ = ["RawCommands", "raw_streams"]
+__all__ = ["Raw", "RawCommands", "raw_streams"]
+
+
+class Raw(Protocol):
+    """A connection of one's own for one hot loop: on one server, :class:`RawCommands`; on a
+    cluster, :class:`~starmesh.bus.redis.cluster_raw.SlotCommands` (one slot's master)."""
+
+    async def one(self, packed: bytes) -> Any:
+        """Send one packed command; its reply, or raise the ResponseError Redis answered."""
+
+    async def close(self) -> None: ...
 
 
 class RawCommands:

@@ -7,16 +7,17 @@ one connection), and publishing is where a bus spends its CPU.
 
 from __future__ import annotations
 
-__all__ = ["XaddPacker", "pack"]
+__all__ = ["XaddPacker", "bulk", "pack"]
 
 
-def _bulk(value: bytes) -> bytes:
+def bulk(value: bytes) -> bytes:
+    """One argument in RESP: ``$<length>\r\n<bytes>\r\n``."""
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def pack(*args: bytes) -> bytes:
     """One command in RESP: ``pack(b"GET", b"key")``."""
-    return b"*%d\r\n%s" % (len(args), b"".join(_bulk(a) for a in args))
+    return b"*%d\r\n%s" % (len(args), b"".join(bulk(a) for a in args))
 
 
 class XaddPacker:
@@ -29,7 +30,7 @@ class XaddPacker:
         if nomkstream:
             parts.append(b"NOMKSTREAM")
         parts += [b"MAXLEN", b"~", str(maxlen).encode(), b"*", b"m"]
-        self._head = b"*%d\r\n%s" % (len(parts) + 1, b"".join(_bulk(p) for p in parts))
+        self._head = b"*%d\r\n%s" % (len(parts) + 1, b"".join(bulk(p) for p in parts))
 
     def __call__(self, data: bytes) -> bytes:
         return b"%s$%d\r\n%s\r\n" % (self._head, len(data), data)

@@ -6,19 +6,31 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, ResponseError
 
+from starmesh.bus.redis.channel import ChannelEvent, channel_events
+from starmesh.bus.redis.cluster import RedisClient, Topology
+from starmesh.bus.redis.cluster_publisher import ClusterPublisher
+from starmesh.bus.redis.cluster_raw import SlotCommands
+from starmesh.bus.redis.connect import redact_url, redis_client
 from starmesh.bus.redis.endpoint import RedisEndpoint
+from starmesh.bus.redis.fence import FencedPublish
 from starmesh.bus.redis.keys import Keys
-from starmesh.bus.redis.publisher import NETWORK_ERRORS, Outgoing, Publisher
+from starmesh.bus.redis.publisher import (
+    NETWORK_ERRORS,
+    Outgoing,
+    Publisher,
+    PublisherOptions,
+    ServerPublisher,
+)
+from starmesh.bus.redis.raw import Raw, RawCommands
 from starmesh.bus.redis.registry import REGISTER_SCRIPT, RoutingTable, member_value
 from starmesh.bus.redis.replies import as_bytes, entries
 from starmesh.bus.redis.resp import XaddPacker, pack
@@ -33,7 +45,12 @@ from starmesh.bus.transport import (
 from starmesh.core.codec import MessageCodec
 from starmesh.core.config import Settings
 from starmesh.core.enums import EngineType
-from starmesh.core.errors import BusUnavailableError, MessageBusError, MessageDecodeError
+from starmesh.core.errors import (
+    BusUnavailableError,
+    ConfigurationError,
+    MessageBusError,
+    MessageDecodeError,
+)
 from starmesh.core.message import Message
 from starmesh.core.routing import MARKETDATA_BROADCAST_PATTERNS
 from starmesh.core.topics import TopicMatcher
@@ -41,22 +58,6 @@ from starmesh.core.topics import TopicMatcher
 __all__ = ["RedisTransport", "redact_url"]
 
 logger = logging.getLogger(__name__)
-
-_KEEPALIVE: dict[int, int] = {
-    getattr(socket, name): value
-    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
-    if hasattr(socket, name)
-}
-"""Probe an idle connection after 5 s, every 2 s, give up after 3 misses."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password, for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisTransport:
@@ -77,40 +78,37 @@ class RedisTransport:
         self._broadcast = TopicMatcher[bool]()
         for pattern in self.broadcast_patterns:
             self._broadcast.add(pattern, True)
-        # socket_timeout=None, explicitly (redis-py's default is 5 s): with a timeout, every
-        # reply is read inside an asyncio.timeout and every send goes through
-        # asyncio.wait_for, which costs CPU per reply and, on Python 3.11, can swallow a
-        # task's cancellation. A dead peer is noticed by TCP keepalive instead (about 11 s);
-        # publishes keep their own deadline. A Unix socket needs no keepalive (nor takes
-        # one): the kernel closes it when the server dies.
-        keepalive: dict[str, Any] = (
-            {}
-            if urlsplit(url).scheme == "unix"
-            else {"socket_keepalive": True, "socket_keepalive_options": _KEEPALIVE}
-        )
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_timeout=None,
-            socket_connect_timeout=2.0,
-            health_check_interval=30,
-            **keepalive,
-        )
         self._routing = RoutingTable()
-        self._publisher = Publisher(
-            self.client,
-            self.keys,
-            self._routing,
-            self._refresh_routing,
+        publishing = PublisherOptions(
+            routing=self._routing,
+            refresh_routing=self._refresh_routing,
             lane_maxlen=settings.lane_maxlen,
             publish_timeout=settings.publish_timeout,
             max_backoff=settings.reconnect_max_backoff_s,
             on_reachable=self.reachable,
         )
+        self.client: RedisClient = redis_client(url, settings)
+        self.topology: Topology | None = None
+        """Where each slot lives, on a cluster (``redis+cluster://``); None on one server."""
+        self._publisher: Publisher
+        if isinstance(self.client, RedisCluster):
+            self.topology = Topology(self.client)
+            self._publisher = ClusterPublisher(
+                self.topology,
+                self.keys,
+                wait_replicas=settings.redis_wait_replicas,
+                wait_timeout_ms=settings.redis_wait_timeout_ms,
+                **publishing,
+            )
+        else:
+            self._publisher = ServerPublisher(self.client, self.keys, **publishing)
         self._broadcast_xadd = XaddPacker(self.keys.broadcast, settings.broadcast_maxlen)
+        self._fenced: FencedPublish | None = None
         self._reply_packers: OrderedDict[str, XaddPacker] = OrderedDict()
         self._register = self.client.register_script(REGISTER_SCRIPT)
         self._endpoints: dict[str, RedisEndpoint] = {}
+        self.http_urls: dict[str, str] = {}
+        """Instance address -> its HTTP base URL, as registered (see ``advertise``)."""
         self._control: asyncio.Task[None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._running = False
@@ -129,16 +127,42 @@ class RedisTransport:
         if self._running:
             return
         try:
-            await self.client.ping()
+            await self._check_mode()
             await self._refresh_routing()
-        except NETWORK_ERRORS as exc:
+        except (*NETWORK_ERRORS, RedisClusterException) as exc:
             await self.client.aclose()
+            if "not enabled" in str(exc):
+                raise ConfigurationError(
+                    f"{redact_url(self.url)} is not a Redis Cluster node: use redis:// for a "
+                    "single server"
+                ) from None
             raise BusUnavailableError(
                 f"cannot reach Redis at {redact_url(self.url)}: {exc}. Is redis-server running "
                 "there (STARMESH_BUS_URL / STARMESH_MARKETDATA_URL)?"
             ) from exc
+        except ConfigurationError:
+            await self.client.aclose()
+            raise
         self._control = asyncio.create_task(self._follow_control(), name=f"{self._name}:control")
         self._running = True
+
+    async def _check_mode(self) -> None:
+        """A single-server URL must not name a cluster node (half the keys would answer
+        MOVED); a cluster URL's nodes are checked as the slot map is read."""
+        if self.topology is not None:
+            await self.topology.ready()
+            return
+        assert isinstance(self.client, aioredis.Redis)
+        try:
+            info = await self.client.info("cluster")
+        except ResponseError:
+            return  # INFO not allowed (an ACL): the first MOVED would say it
+        if info.get("cluster_enabled"):
+            raise ConfigurationError(
+                f"{redact_url(self.url)} is a Redis Cluster node: use "
+                f"redis+cluster://{urlsplit(self.url).netloc.rpartition('@')[2]} (see README, "
+                "Production)"
+            )
 
     async def stop(self) -> None:
         if not self._running:
@@ -166,18 +190,26 @@ class RedisTransport:
 
     # --- publishing --------------------------------------------------------------------------
 
-    async def publish(self, message: Message) -> int:
+    async def publish(self, message: Message, *, timeout: float | None = None) -> int:
+        """Route and write ``message``; ``timeout`` (at most the publish timeout) is how long
+        to keep trying while Redis is unreachable before BusUnavailableError.
+        """
         self._require_running()
         data = self.codec.encode(message)
         loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         topic = message.topic
         self._counts["published"] += 1
         if self._broadcast.match(topic):
-            commands = [
-                self._broadcast_xadd(data),
-                pack(b"SET", self.keys.snapshot(topic).encode(), data),
-            ]
-            await self._publisher.submit(Outgoing(commands, loop.create_future()))
+            snapshot_key = self.keys.snapshot(topic).encode()
+            fenced = self._fenced
+            if fenced is None:
+                commands = [self._broadcast_xadd(data), pack(b"SET", snapshot_key, data)]
+            else:
+                commands = [fenced(snapshot_key, data)]
+            await self._publisher.submit(
+                Outgoing(commands, loop.create_future(), deadline=deadline)
+            )
             return 1
         routing = self._routing
         routed_at = routing.version
@@ -185,12 +217,63 @@ class RedisTransport:
         priority = message.priority
         commands = [self._publisher.inbox_xadd(e, priority, data) for e in engines]
         outgoing = Outgoing(
-            commands, loop.create_future(), topic, engines, priority, data, routed_at
+            commands, loop.create_future(), topic, engines, priority, data, routed_at, deadline
         )
         delivered = await self._publisher.submit(outgoing)
         if delivered == 0:
             self._counts["unrouted"] += 1
         return delivered
+
+    async def deliver_to(
+        self, message: Message, engines: Sequence[EngineType], *, timeout: float | None = None
+    ) -> int:
+        """Write ``message`` to the inboxes of ``engines`` only, not routing it (a replay of
+        what other paths could not deliver to exactly those engines); how many were written.
+        """
+        self._require_running()
+        data = self.codec.encode(message)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        commands = [self._publisher.inbox_xadd(e, message.priority, data) for e in engines]
+        return await self._publisher.submit(
+            Outgoing(commands, loop.create_future(), deadline=deadline)
+        )
+
+    async def ping(self, timeout: float) -> bool:
+        """Whether Redis answers within ``timeout`` seconds (a failover health check)."""
+        try:
+            async with asyncio.timeout(timeout):
+                if isinstance(self.client, RedisCluster):  # every master, not one
+                    await self.client.ping(target_nodes=RedisCluster.PRIMARIES)
+                else:
+                    await self.client.ping()
+        except (*NETWORK_ERRORS, RedisClusterException, TimeoutError) as exc:
+            self.reachable(False, f"ping: {exc}" if str(exc) else "ping timed out")
+            return False
+        return True
+
+    def fence(self, value: bytes) -> None:
+        """Write market data from now on only while the hub lease holds ``value``: each
+        update checks it in the same script (``lease.py``); a lost lease makes Redis refuse
+        the write with FENCED (a :class:`~starmesh.core.errors.FencedError`)."""
+        self._fenced = FencedPublish(self.keys, value, self.settings.broadcast_maxlen)
+
+    def raw_commands(self, key: str) -> Raw:
+        """A connection of one's own for a hot loop on ``key`` (and the keys of its slot)."""
+        if self.topology is not None:
+            return SlotCommands(self.topology, key)
+        assert isinstance(self.client, aioredis.Redis)
+        return RawCommands(self.client)
+
+    @property
+    def routing(self) -> RoutingTable:
+        """The last known registry: who subscribes to what, and their HTTP addresses."""
+        return self._routing
+
+    def advertise(self, address: str, http_url: str) -> None:
+        """Publish ``http_url`` in the registry as where instance ``address`` serves HTTP
+        (taken into account at its next registration or heartbeat)."""
+        self.http_urls[address] = http_url
 
     async def send(self, address: str, message: Message) -> bool:
         self._require_running()
@@ -251,6 +334,10 @@ class RedisTransport:
             )
         return letters
 
+    async def dead_letter_count(self, engine: EngineType) -> int:
+        """How many dead letters ``engine`` has (XLEN of its DLQ stream)."""
+        return int(await self.client.xlen(self.keys.dead_letters(engine)))
+
     # --- health and counts -------------------------------------------------------------------
 
     def health(self) -> TransportHealth:
@@ -270,9 +357,15 @@ class RedisTransport:
         totals["endpoints"] = len(self._endpoints)
         totals["publish_batches"] = self._publisher.batches
         totals["routing_fixups"] = self._publisher.fixups
+        totals.update(self._publisher.counts())
         return totals
 
     # --- used by endpoints -------------------------------------------------------------------
+
+    @property
+    def is_reachable(self) -> bool:
+        """False from a network failure until the next command that succeeds."""
+        return self._reachable
 
     def is_broadcast(self, topic: str) -> bool:
         return bool(self._broadcast.match(topic))
@@ -299,12 +392,13 @@ class RedisTransport:
 
     async def register(self, engine: EngineType, instance: str, patterns: list[str]) -> None:
         """Record ``patterns`` as this instance's subscriptions (empty: none) and announce it."""
-        value = member_value(patterns) if patterns else b""
+        address = address_of(engine, instance)
+        value = member_value(patterns, self.http_urls.get(address)) if patterns else b""
         version = await self._register(
             keys=[self.keys.registry_members, self.keys.registry, self.keys.registry_version],
             args=[
                 engine.value,
-                address_of(engine, instance),
+                address,
                 value,
                 int(time.time() * 1000),
                 int(self.settings.member_ttl_s * 1000),
@@ -320,26 +414,29 @@ class RedisTransport:
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.registry)
             pipe.get(self.keys.registry_version)
-            registry, version = await pipe.execute()
+            pipe.hgetall(self.keys.registry_members)
+            registry, version, members = await pipe.execute()
         self._routing.load(registry, int(version or 0))
+        self._routing.load_members(members)
 
     async def _follow_control(self) -> None:
         """Refresh the routing table whenever an engine announces a subscription change."""
         backoff = 0.05
         while True:
-            pubsub: PubSub = self.client.pubsub()
             try:
-                await pubsub.subscribe(self.keys.control)
-                await self._refresh_routing()  # whatever changed while we were not listening
-                backoff = 0.05
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._schedule_refresh()
-            except NETWORK_ERRORS as exc:
+                events = channel_events(self.client, self.keys.control)
+                async with contextlib.aclosing(events):  # its connection closes with it
+                    async for event in events:
+                        if event is ChannelEvent.SUBSCRIBED:
+                            await self._refresh_routing()  # what changed while we were away
+                            self.reachable(True, "")
+                            backoff = 0.05
+                        else:
+                            self._schedule_refresh()
+            except (*NETWORK_ERRORS, RedisClusterException) as exc:
                 self.reachable(False, f"control channel: {exc}")
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if self.topology is not None:  # its node may have failed over
+                    await self.topology.refresh()
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, self.settings.reconnect_max_backoff_s)
 

@@ -1,10 +1,12 @@
 """An instance's periodic upkeep of its engine's consumer group.
 
-Every ``claim_idle_ms / 2`` (at most 5 s): a heartbeat (the registry entry of its shared
-patterns, the expiry of its reply stream), and the reclaiming of entries other instances
-left pending too long, when this instance handles their topic; an entry delivered
-``max_deliveries`` times, or that no instance takes for ten claim periods, becomes a dead
-letter. Every tenth round, entries every instance has acknowledged are trimmed (XTRIM MINID).
+Every ``claim_idle_ms / 3`` (at most 5 s): a heartbeat (the registry entry of its shared
+patterns, the expiry of its reply stream), the renewal of the entries it has fetched and not
+yet handled (so a live instance with a local backlog is not taken for dead), and the
+reclaiming of entries other instances left pending too long, when this instance handles
+their topic; an entry delivered ``max_deliveries`` times, or that no instance takes for ten
+claim periods, becomes a dead letter. Every tenth round, entries every instance has
+acknowledged are trimmed (XTRIM MINID).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-
 from starmesh.bus.redis import replies
+from starmesh.bus.redis.cluster import RedisClient
+from starmesh.bus.redis.groups import RENEW_SCRIPT
 from starmesh.bus.redis.registry import member_value
 from starmesh.bus.redis.replies import Entries
 from starmesh.bus.redis.tasks import next_id
@@ -34,6 +36,8 @@ _TRIM_EVERY = 10
 _ORPHAN_AFTER = 10
 """Pending this many claim_idle_ms with no instance taking it: a dead letter."""
 _PENDING_PER_ROUND = 100
+_RENEW_CHUNK = 1_000
+"""Entry ids renewed per script call."""
 
 
 class GroupUpkeep:
@@ -54,7 +58,7 @@ class GroupUpkeep:
         retrying: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]],
     ) -> None:
         self._transport = transport
-        self._redis: aioredis.Redis = transport.client
+        self._redis: RedisClient = transport.client
         self._settings: Settings = transport.settings
         self._group, self._instance = engine_instance
         self._address = f"{self._group}/{self._instance}"
@@ -68,15 +72,18 @@ class GroupUpkeep:
         self._dead_letter = dead_letter
         self._register = register
         self._retrying = retrying
+        self._renew = self._redis.register_script(RENEW_SCRIPT)
         self.reclaimed = 0
 
     async def run(self) -> None:
-        interval = min(self._settings.claim_idle_ms / 2000, 5.0)
+        # A third of the idle time: an entry is renewed at least twice before it looks idle.
+        interval = min(self._settings.claim_idle_ms / 3000, 5.0)
         round_ = 0
         while True:
             await asyncio.sleep(interval)
             round_ += 1
             await self._retrying("heartbeat", self.heartbeat)
+            await self._retrying("renew", self.renew)
             await self._retrying("reclaim", self.reclaim)
             if round_ % _TRIM_EVERY == 0:
                 await self._retrying("trim", self.trim)
@@ -88,13 +95,24 @@ class GroupUpkeep:
             pipe.pexpire(self._replies, ttl_ms)
             if shared:
                 members = self._transport.keys.registry_members
-                pipe.hset(members, self._address, member_value(shared))
+                url = self._transport.http_urls.get(self._address)
+                pipe.hset(members, self._address, member_value(shared, url))
             results = await pipe.execute()
         if shared and results[1] == 1:
             # Our member entry was gone: the server lost its data (a restart without
             # persistence). Subscribe again so publishers route to us.
             logger.warning("%s: registry entry was missing, registering again", self._address)
             await self._register(shared)
+
+    async def renew(self) -> None:
+        """Reset the idle time of the entries this instance holds and still owns."""
+        by_stream: dict[str, list[bytes]] = {}
+        for stream, entry_id in list(self._in_flight):
+            by_stream.setdefault(stream, []).append(entry_id)
+        for stream, ids in by_stream.items():
+            for start in range(0, len(ids), _RENEW_CHUNK):
+                chunk = ids[start : start + _RENEW_CHUNK]
+                await self._renew(keys=[stream], args=[self._group, self._instance, *chunk])
 
     async def reclaim(self) -> None:
         """Take over entries left pending too long that this instance handles."""
