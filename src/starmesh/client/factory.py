@@ -15,10 +15,15 @@ from starmesh.core.config import Settings
 from starmesh.core.enums import EngineType
 from starmesh.core.errors import ConfigurationError
 
-__all__ = ["create_messagebus_client", "default_instance_name", "parse_engine"]
+__all__ = [
+    "create_messagebus_client",
+    "default_instance_name",
+    "describe_buses",
+    "parse_engine",
+]
 
 _EMBEDDED_SCHEMES = ("memory://",)
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 _instance_counter = itertools.count(1)
 
 
@@ -50,17 +55,18 @@ def create_messagebus_client(
     With no ``url`` (and no ``STARMESH_BUS_URL``) the client joins the embedded in-process bus
     shared by every client of this event loop. ``url="redis://host:6381"`` uses Redis Streams
     for the Engine Logic Bus and, unless ``marketdata_url`` names another server, for the
-    MarketData Bus too. ``port`` is the engine's HTTP port (default: the engine's own).
+    MarketData Bus too; ``redis+cluster://host:7000`` a Redis Cluster discovered from that
+    node. ``port`` is the engine's HTTP port (default: the engine's own).
     """
     engine_type = parse_engine(engine)
     settings = settings or Settings()
     if port is None:
         port = engine_type.default_port
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:  # 0: the engine's HTTP face listens on any free port
         raise ConfigurationError(f"port {port} is not a TCP port")
     instance = validate_instance(instance or default_instance_name())
-    logic_url = url if url is not None else settings.bus_url
-    md_url = marketdata_url if marketdata_url is not None else settings.marketdata_url
+    logic_url = url if url is not None else settings.bus_address
+    md_url = marketdata_url if marketdata_url is not None else settings.marketdata_address
     return MessageBusClient(
         engine_type,
         port,
@@ -68,6 +74,16 @@ def create_messagebus_client(
         settings=settings,
         connect=_connector(logic_url, md_url or logic_url, settings),
     )
+
+
+def describe_buses(url: str | None, marketdata_url: str | None = None) -> str:
+    """Which buses these URLs give, for people to read: never a password."""
+    if url is None or url.startswith(_EMBEDDED_SCHEMES):
+        return "embedded bus (in-process)"
+    shown = f"Redis {redact_url(url)}"
+    if marketdata_url and marketdata_url != url:
+        shown += f" (market data: {redact_url(marketdata_url)})"
+    return shown
 
 
 def _connector(logic_url: str | None, md_url: str | None, settings: Settings) -> Connector:
@@ -90,7 +106,8 @@ def _connector(logic_url: str | None, md_url: str | None, settings: Settings) ->
         if not url.startswith(_REDIS_SCHEMES):
             raise ConfigurationError(
                 f"unsupported bus URL {redact_url(url)!r}: use redis://, rediss:// or unix:// "
-                "(or no URL for the embedded bus)"
+                "(a Redis Cluster: redis+cluster:// or rediss+cluster://), or no URL for the "
+                "embedded bus"
             )
 
     async def connect_redis() -> BusConnection:

@@ -40,7 +40,7 @@ class Subscription:
         try:
             result = self.handler(message)
         except Exception as exc:
-            self._failed(message, exc)
+            self.failed(message, exc)
             return False
         if result is not None and inspect.isawaitable(result):
             return result
@@ -51,12 +51,13 @@ class Subscription:
         try:
             await pending
         except Exception as exc:
-            self._failed(message, exc)
+            self.failed(message, exc)
             return False
         self.handled += 1
         return True
 
-    def _failed(self, message: Message, exc: Exception) -> None:
+    def failed(self, message: Message, exc: Exception) -> None:
+        """Count and log (boundedly) that the handler raised ``exc`` on ``message``."""
         self.failures += 1
         self.last_error = exc
         if self.failures & (self.failures - 1) == 0:  # 1st, 2nd, 4th, ...: bounded logs
