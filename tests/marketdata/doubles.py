@@ -42,6 +42,8 @@ class CountingSource:
         self.gate: asyncio.Event | None = None
         """When set to an unset event, every fetch waits for it."""
         self.closed = False
+        self.cancelled = 0
+        """Fetches cancelled while under way (nobody waited for them any more)."""
 
     @property
     def name(self) -> str:
@@ -70,7 +72,11 @@ class CountingSource:
         if self._clock is not None:
             self.call_times.append(self._clock.monotonic())
         if self.gate is not None:
-            await self.gate.wait()
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
         if self._known is not None and request.symbol not in self._known:
             raise UnknownSymbolError(f"{self._name} has no {request.symbol!r}")
         if self.failing:

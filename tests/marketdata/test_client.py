@@ -12,12 +12,14 @@ from starmesh import (
     DataType,
     EngineType,
     MarketDataClient,
+    MarketDataError,
     MarketDataHub,
     MarketDataTimeout,
     Settings,
     create_marketdata_client,
     create_marketdata_hub,
 )
+from starmesh.core.clock import ManualClock
 from starmesh.core.errors import (
     InvalidRequestError,
     SourceUnavailableError,
@@ -189,3 +191,43 @@ async def test_the_http_path_can_be_called_directly(
         with pytest.raises(UnsupportedDataTypeError):
             await client.get_data_http("AAPL", DataType.LEVEL2)
     assert len(source.calls) == 2
+
+
+async def test_a_followed_value_older_than_its_ttl_is_asked_again(embedded: Platform) -> None:
+    """Before: L1 served a followed pair of a source that does not stream forever, frozen."""
+    clock = ManualClock()
+    source = CountingSource(clock=clock)  # no stream: nothing keeps the follower's L1 current
+    await embedded.hub([source], clock=clock)
+    client = await embedded.client(clock=clock)
+    await client.subscribe("AAPL", Q, lambda snapshot: None)
+    first = await client.get_data("AAPL", Q)
+    assert client.stats()["l1_hits"] == 1
+    clock.advance(1.5)  # past the 1 s quote TTL
+    later = await client.get_data("AAPL", Q)
+    assert later["AAPL"][Q].seq > first["AAPL"][Q].seq
+    assert not later["AAPL"][Q].stale
+    assert client.stats()["l1_expired"] == 1
+    assert len(source.calls) == 2
+    again = await client.get_data("AAPL", Q)  # fresh again: from L1
+    assert again["AAPL"][Q].seq == later["AAPL"][Q].seq
+    assert client.stats()["l1_hits"] == 2
+
+
+async def test_simulated_values_only_when_a_development_setting_asks(key_prefix: str) -> None:
+    """No hub anywhere, nothing cached: an error, unless STARMESH_DEV_SIMULATED_FALLBACK."""
+    for dev in (False, True):
+        settings = Settings(key_prefix=key_prefix, request_timeout=0.2, dev_simulated_fallback=dev)
+        client = create_marketdata_client(
+            EngineType.ML, hub_http_url="http://127.0.0.1:9", settings=settings
+        )
+        async with client:
+            if not dev:
+                with pytest.raises(MarketDataError, match="nothing is cached for AAPL quote"):
+                    await client.get_data("AAPL", Q)
+                continue
+            answer = await client.get_data(["AAPL", "MSFT"], Q)
+            for symbol in ("AAPL", "MSFT"):
+                snapshot = answer[symbol][Q]
+                assert (snapshot.source, snapshot.stale) == ("simulated-fallback", True)
+            assert client.stats()["simulated_served"] == 2
+            assert client.stats()["stale_served"] == 0

@@ -12,6 +12,7 @@ from starmesh.core.errors import InvalidRequestError, UnknownSymbolError
 from starmesh.core.payloads import MarketDataQuery, Quote, Snapshot
 from starmesh.marketdata.hub import MarketDataHub
 from starmesh.marketdata.source import RateLimit
+from starmesh.marketdata.sources.simulated import SimulatedSource
 from tests.helpers import eventually
 from tests.marketdata.conftest import Platform
 from tests.marketdata.doubles import CountingSource
@@ -137,6 +138,26 @@ async def test_streamed_updates_reach_every_follower_and_feed_their_l1(platform:
     assert after["l1_hits"] == before["l1_hits"] + 1
     assert after["bus_requests"] == before["bus_requests"]  # answered in-process
     assert answer["NVDA"][Q].seq >= received[0][-1][0]
+
+
+async def test_a_fast_stream_arrives_whole_and_in_order(platform: Platform) -> None:
+    """Over Redis the hub distributes a stream's updates side by side (many awaiting their
+    round trip at once): each follower must still see every number, in order."""
+    symbols = ["AAPL", "MSFT", "NVDA", "SPY"]
+    source = SimulatedSource(stream_interval_s=0.002, seed=3)  # 2,000 quotes/s
+    hub = await platform.hub([source])
+    client = await platform.client()
+    seen: dict[str, list[int]] = {symbol: [] for symbol in symbols}
+
+    def record(snapshot: Snapshot) -> None:
+        seen[snapshot.symbol].append(snapshot.seq)
+
+    await client.subscribe(symbols, [Q], record)
+    await eventually(lambda: min(len(s) for s in seen.values()) >= 500, what="500 per symbol")
+    await hub.stop()  # nothing more: the last numbers are the last
+    for symbol, seqs in seen.items():
+        first = seqs[0]
+        assert seqs[:500] == list(range(first, first + 500)), symbol
 
 
 async def test_ttl_expiry_and_refresh_ahead(embedded: Platform) -> None:
@@ -283,3 +304,29 @@ def test_a_hub_needs_distinct_sources() -> None:
         MarketDataHub(
             [CountingSource(), CountingSource()], bus=bus, settings=Settings(), clock=ManualClock()
         )
+
+
+async def test_followers_take_a_restarted_hubs_values_though_its_count_starts_again(
+    platform: Platform,
+) -> None:
+    """Before: seq started at 1 again and every follower dropped the new hub's values. (A hub
+    without a lease; under one, the count goes on: see test_standby.py.)"""
+    clock = ManualClock()
+    first = await platform.hub([CountingSource(clock=clock)], clock=clock, lease=False)
+    client = await platform.client(clock=clock)
+    seen: list[Snapshot] = []
+    await client.subscribe("AAPL", Q, seen.append)
+    clock.advance(2)
+    await first.get(query("AAPL"))  # seq 2, broadcast
+    await eventually(lambda: [s.seq for s in seen] == [1, 2], what="the first hub's two values")
+    await first.stop()
+    clock.advance(2)
+    second = await platform.hub(
+        [CountingSource("restarted", clock=clock)], clock=clock, lease=False
+    )
+    assert second.epoch > first.epoch
+    await second.get(query("AAPL"))  # seq 1 of the new epoch, broadcast
+    await eventually(lambda: len(seen) == 3, what="the restarted hub's value")
+    assert (seen[2].source, seen[2].seq) == ("restarted", 1)
+    answer = await client.get_data("AAPL", Q)  # from L1, and it is the new hub's
+    assert answer["AAPL"][Q].source == "restarted"

@@ -24,7 +24,7 @@ def test_pairs_come_once_each_symbols_first_in_the_asked_order() -> None:
         (["AAPL"], [], "no data types"),
         (["  "], [Q], "not a symbol"),
         (["X" * 65], [Q], "not a symbol"),
-        ([f"S{n}" for n in range(MAX_PAIRS // 2 + 1)], [Q, L2], "the limit is 10,000"),
+        ([f"S{n}" for n in range(MAX_PAIRS // 2 + 1)], [Q, L2], "the limit is 1,000"),
     ],
 )
 def test_bad_queries_are_refused_with_the_reason(

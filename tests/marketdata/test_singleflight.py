@@ -61,3 +61,28 @@ async def test_a_cancelled_caller_neither_stops_the_flight_nor_fails_the_others(
         await leader
     release.set()
     assert await follower == 1
+
+
+async def test_the_flight_is_cancelled_once_its_last_caller_has_gone() -> None:
+    """Before: it ran on with nobody to use its result, burning upstream quota."""
+    flights: SingleFlight[str, int] = SingleFlight()
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def endless() -> int:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+        return 0
+
+    callers = [asyncio.create_task(flights.run("k", endless)) for _ in range(2)]
+    await started.wait()
+    callers[0].cancel()
+    await asyncio.gather(callers[0], return_exceptions=True)
+    assert not stopped.is_set()  # one caller still waits
+    callers[1].cancel()
+    await asyncio.gather(callers[1], return_exceptions=True)
+    await stopped.wait()
+    assert flights.abandoned == 1
+    assert not flights.in_flight("k")

@@ -7,7 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from starmesh.core.enums import EngineType
+
 __all__ = ["HubAccounting"]
+
+_LABELS = frozenset({*(e.value for e in EngineType), "http", "direct"})
 
 
 class HubAccounting:
@@ -24,16 +28,24 @@ class HubAccounting:
         self.source_errors: defaultdict[str, int] = defaultdict(int)
         self.rate_limit_waits: defaultdict[str, int] = defaultdict(int)
         self.rate_limit_wait_s: defaultdict[str, float] = defaultdict(float)
+        self.throttled: defaultdict[str, int] = defaultdict(int)
+        """Calls refused at once: the rate-limit wait would outlast the caller's deadline."""
         self.distributed = 0
+        self.distributed_by_type: defaultdict[str, int] = defaultdict(int)
         self.distribution_failures = 0
+        self.invalid_requests = 0
+        """Requests refused as malformed (bad symbols or types, too many pairs, ...)."""
         self._distribution_us: deque[float] = deque(maxlen=latency_window)
 
     def request(self, engine: str, data_type: str) -> None:
         self.requests += 1
-        self.requests_by[engine][data_type] += 1
+        # The engine name comes from callers (an HTTP query parameter): only known names
+        # become a metric label, so a caller cannot make /metrics grow without bound.
+        self.requests_by[engine if engine in _LABELS else "other"][data_type] += 1
 
-    def distribution(self, seconds: float) -> None:
+    def distribution(self, seconds: float, data_type: str) -> None:
         self.distributed += 1
+        self.distributed_by_type[data_type] += 1
         self._distribution_us.append(seconds * 1e6)
 
     def summary(self, coalesced: int) -> dict[str, Any]:
@@ -60,7 +72,10 @@ class HubAccounting:
             "source_errors": dict(self.source_errors),
             "rate_limit_waits": dict(self.rate_limit_waits),
             "rate_limit_wait_s": {k: round(v, 3) for k, v in self.rate_limit_wait_s.items()},
+            "throttled": dict(self.throttled),
             "distributed": self.distributed,
+            "distributed_by_type": dict(self.distributed_by_type),
             "distribution_failures": self.distribution_failures,
+            "invalid_requests": self.invalid_requests,
             "distribution_latency": latency,
         }

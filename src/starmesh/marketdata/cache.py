@@ -51,6 +51,10 @@ class SnapshotCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def clear(self) -> None:
+        """Forget every value (a hub taking over numbers values anew)."""
+        self._entries.clear()
+
     def get(self, key: DataRequest) -> CacheEntry | None:
         """The entry for ``key``, fresh or not (see :meth:`is_fresh`)."""
         entry = self._entries.get(key)

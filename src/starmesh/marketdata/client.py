@@ -2,16 +2,18 @@
 
 A pair the engine *follows* (``subscribe``) is kept current in an in-process L1 cache by the
 MarketData Bus broadcast, so ``get_data`` answers it without leaving the process, with the
-sequence number every other engine sees. Anything else is asked of the hub. If the hub does
+sequence number every other engine sees, for as long as the value is younger than its data
+type's TTL (``STARMESH_CACHE_TTL_S``); an older one (a source that does not stream, a stalled
+stream) is asked of the hub again. Anything else is asked of the hub. If the hub does
 not answer over the bus, the client asks it over HTTP; if that fails too, it serves the last
-value it has seen, marked stale; only then does it raise.
+value it has seen, marked stale; then, only when ``STARMESH_DEV_SIMULATED_FALLBACK`` says so
+(development), a simulated value (``source="simulated-fallback"``, stale); only then does it
+raise.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
@@ -22,6 +24,7 @@ import msgspec
 
 from starmesh.client.messagebus import MessageBusClient
 from starmesh.client.subscription import Subscription
+from starmesh.core.clock import Clock, MonotonicClock
 from starmesh.core.config import Settings
 from starmesh.core.enums import DataType
 from starmesh.core.errors import (
@@ -40,6 +43,7 @@ from starmesh.core.routing import marketdata_topic
 from starmesh.marketdata.batching import RequestBatcher
 from starmesh.marketdata.hub import GET_TOPIC, SUBSCRIBE_TOPIC
 from starmesh.marketdata.queries import query_pairs
+from starmesh.marketdata.source import DataRequest, Source
 
 __all__ = ["MarketData", "MarketDataClient", "MarketDataSubscription", "SnapshotHandler"]
 
@@ -51,6 +55,8 @@ SnapshotHandler = Callable[[Snapshot], Awaitable[None] | None]
 Pair = tuple[str, DataType]
 _L1_LIMIT = 100_000
 _reply_decoder = msgspec.json.Decoder(MarketDataReply)
+SIMULATED_FALLBACK = "simulated-fallback"
+"""The ``source`` of a made-up value served in development when nothing else answers."""
 _UNREACHABLE = (MarketDataTimeout, SourceUnavailableError)
 """How a path to the hub fails: the next path, then the cached value, is tried."""
 
@@ -66,11 +72,20 @@ class MarketDataClient:
     """Create with :func:`starmesh.create_marketdata_client`; use as ``async with md:``."""
 
     def __init__(
-        self, bus: MessageBusClient, *, owns_bus: bool, settings: Settings, hub_http_url: str
+        self,
+        bus: MessageBusClient,
+        *,
+        owns_bus: bool,
+        settings: Settings,
+        hub_http_url: str,
+        clock: Clock | None = None,
     ) -> None:
         self.bus = bus
         self._owns_bus = owns_bus
         self._settings = settings
+        self._clock = clock or MonotonicClock()
+        ttl = settings.cache_ttl_s
+        self._ttl = {data_type: ttl.get(data_type, 60.0) for data_type in DataType}
         self.hub_http_url = hub_http_url.rstrip("/")
         self._http: httpx.AsyncClient | None = None
         self._l1: OrderedDict[Pair, tuple[Snapshot, float]] = OrderedDict()
@@ -81,7 +96,10 @@ class MarketDataClient:
             "http_fallbacks": 0,
             "hub_unreachable": 0,
             "stale_served": 0,
+            "l1_expired": 0,
+            "simulated_served": 0,
         }
+        self._simulator: Source | None = None
         self._batcher = RequestBatcher(self._ask)
 
     async def start(self) -> None:
@@ -89,7 +107,9 @@ class MarketDataClient:
             await self.bus.start()
         if self._http is None:
             self._http = httpx.AsyncClient(
-                base_url=self.hub_http_url, timeout=self._settings.request_timeout
+                base_url=self.hub_http_url,
+                timeout=self._settings.request_timeout,
+                headers=self.bus.http_auth.outgoing_headers(),
             )
 
     async def stop(self) -> None:
@@ -133,12 +153,15 @@ class MarketDataClient:
         canonical = source is None and not params
         result: MarketData = {}
         missing: list[Pair] = []
-        for pair in query_pairs(query):
+        now = self._clock.monotonic()
+        for pair in query_pairs(query, self._settings.max_pairs_per_request):
             cached = self._l1.get(pair) if canonical and pair in self._followed else None
-            if cached is not None:
+            if cached is not None and now - cached[1] <= self._ttl[pair[1]]:
                 self.counts["l1_hits"] += 1
                 result.setdefault(pair[0], {})[pair[1]] = cached[0]
             else:
+                if cached is not None:
+                    self.counts["l1_expired"] += 1  # followed, but no update within its TTL
                 missing.append(pair)
         if missing:
             asked = query
@@ -152,7 +175,7 @@ class MarketDataClient:
             try:
                 reply = await self._batcher.submit(asked, missing, timeout)
             except _UNREACHABLE as failure:
-                reply = self._stale(missing, failure)
+                reply = await self._stale(missing, failure)
             self._collect(reply, result, remember=canonical)
         return result
 
@@ -177,30 +200,46 @@ class MarketDataClient:
         symbols: Iterable[str] | str,
         data_types: Iterable[DataType | str] | DataType | str,
         handler: SnapshotHandler,
+        *,
+        ask_hub: bool = True,
     ) -> MarketDataSubscription:
         """Follow the pairs: ``handler(snapshot)`` on every update, and ``get_data`` answers
-        them from the L1 cache. The hub is asked to stream them where a source can.
+        them from the L1 cache. The hub is asked to stream them where a source can (unless
+        ``ask_hub`` is False: then call :meth:`request_streams` when the hub is there).
         """
         if not callable(handler):
             raise TypeError("handler must be callable")
         query = _query(symbols, data_types, None, None)
-        subscription = MarketDataSubscription(query_pairs(query), handler)
+        pairs = query_pairs(query, self._settings.max_pairs_per_request)
+        subscription = MarketDataSubscription(pairs, handler)
+
+        def on_update(message: Message) -> Awaitable[None] | None:
+            # Plain, not async: a plain handler then costs no coroutine per update.
+            snapshot = message.payload
+            if isinstance(snapshot, Snapshot) and self._remember(snapshot):
+                return handler(snapshot)
+            return None
+
         for symbol, data_type in subscription.pairs:
-
-            async def on_update(message: Message, handler: SnapshotHandler = handler) -> None:
-                snapshot = message.payload
-                if isinstance(snapshot, Snapshot) and self._remember(snapshot):
-                    result = handler(snapshot)
-                    if inspect.isawaitable(result):
-                        await result
-
             topic = marketdata_topic(data_type, symbol)
             subscription.bus_subscriptions.append(await self.bus.subscribe(topic, on_update))
             self._followed[(symbol, data_type)] = self._followed.get((symbol, data_type), 0) + 1
-        reply = await self._request(SUBSCRIBE_TOPIC, query, None)
+        if ask_hub:
+            await self.request_streams(query.symbols, query.data_types)
+        return subscription
+
+    async def request_streams(
+        self,
+        symbols: Iterable[str] | str,
+        data_types: Iterable[DataType | str] | DataType | str,
+    ) -> int:
+        """Ask the hub to stream the pairs, and keep their current values; how many it sent.
+        Raises a :class:`MarketDataError` when the hub does not answer.
+        """
+        reply = await self._request(SUBSCRIBE_TOPIC, _query(symbols, data_types, None, None), None)
         for snapshot in reply.snapshots:
             self._remember(snapshot)
-        return subscription
+        return len(reply.snapshots)
 
     async def unsubscribe(self, subscription: MarketDataSubscription) -> None:
         for bus_subscription in subscription.bus_subscriptions:
@@ -270,6 +309,7 @@ class MarketDataClient:
             "symbols": ",".join(query.symbols),
             "types": ",".join(t.value for t in query.data_types),
             "engine": self.bus.engine.value,
+            "timeout": str(self._settings.request_timeout),
             **query.params,
         }
         if query.source is not None:
@@ -283,26 +323,57 @@ class MarketDataClient:
                 f"the hub at {self.hub_http_url} is unreachable: {exc!r}"
             ) from None
         try:
-            return _reply_decoder.decode(response.content)
+            reply = _reply_decoder.decode(response.content)
         except msgspec.DecodeError:
             raise SourceUnavailableError(
                 f"the hub at {self.hub_http_url} answered {response.status_code} without data"
             ) from None
+        if not reply.snapshots and any(f.code == "standby" for f in reply.failures):
+            # Another hub serves: as unreachable as a dead one, so the stale value comes next.
+            raise SourceUnavailableError(f"the hub at {self.hub_http_url} is on standby")
+        return reply
 
-    def _stale(self, pairs: list[Pair], failure: MarketDataError) -> MarketDataReply:
-        """The last values of ``pairs``, marked stale; ``failure`` if one of them is missing."""
-        now = time.monotonic()
+    async def _stale(self, pairs: list[Pair], failure: MarketDataError) -> MarketDataReply:
+        """The last values of ``pairs``, marked stale; else, only with
+        ``STARMESH_DEV_SIMULATED_FALLBACK``, simulated ones; else ``failure``."""
+        now = self._clock.monotonic()
         snapshots = []
         for pair in pairs:
             cached = self._l1.get(pair)
             if cached is None:
-                raise type(failure)(
-                    f"{failure}, and nothing is cached for {_names(pairs)}"
-                ) from failure
+                simulated = await self._simulated(pair)
+                if simulated is None:
+                    raise type(failure)(
+                        f"{failure}, and nothing is cached for {_names(pairs)}"
+                    ) from failure
+                snapshots.append(simulated)
+                continue
             snapshot, received = cached
             snapshots.append(msgspec.structs.replace(snapshot, stale=True, age_s=now - received))
-        self.counts["stale_served"] += len(snapshots)
+            self.counts["stale_served"] += 1
         return MarketDataReply(snapshots=snapshots)
+
+    async def _simulated(self, pair: Pair) -> Snapshot | None:
+        """A made-up value, for development only (off unless the setting says so)."""
+        if not self._settings.dev_simulated_fallback:
+            return None
+        if self._simulator is None:
+            from starmesh.marketdata.sources.simulated import SimulatedSource
+
+            logger.warning(
+                "market data: the hub is unreachable and nothing is cached; serving SIMULATED "
+                "values (STARMESH_DEV_SIMULATED_FALLBACK is on: never in production)"
+            )
+            self._simulator = SimulatedSource(clock=self._clock)
+        symbol, data_type = pair
+        if data_type not in self._simulator.data_types:
+            return None
+        data = await self._simulator.fetch(DataRequest.of("simulated", data_type, symbol))
+        self.counts["simulated_served"] += 1
+        return Snapshot(
+            symbol=symbol, data_type=data_type, seq=0, ts_event=self._clock.now_ns(),
+            source=SIMULATED_FALLBACK, data=data, stale=True,
+        )  # fmt: skip
 
     # --- L1 ----------------------------------------------------------------------------------
 
@@ -324,9 +395,10 @@ class MarketDataClient:
         """Keep ``snapshot`` in L1 unless a newer one is there; False if it is out of date."""
         pair = (snapshot.symbol, snapshot.data_type)
         kept = self._l1.get(pair)
-        if kept is not None and kept[0].seq >= snapshot.seq:
-            return kept[0].seq == snapshot.seq
-        self._l1[pair] = (snapshot, time.monotonic())
+        if kept is not None and (kept[0].epoch, kept[0].seq) > (snapshot.epoch, snapshot.seq):
+            return False  # an older value (a restarted hub's count starts again, in a new epoch)
+        # The same value again is the hub vouching for it now: its age starts over.
+        self._l1[pair] = (snapshot, self._clock.monotonic())
         self._l1.move_to_end(pair)
         if len(self._l1) > _L1_LIMIT:
             self._l1.popitem(last=False)

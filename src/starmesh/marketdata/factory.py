@@ -30,10 +30,16 @@ def create_marketdata_hub(
     settings: Settings | None = None,
     clock: Clock | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    streaming: bool = True,
+    lease: bool | None = None,
 ) -> MarketDataHub:
     """The hub, an async context manager. ``sources`` are names (see ``starmesh sources``) or
     :class:`Source` objects, in order of preference. With ``serve_http`` it also serves
     ``http://host:port/v1/marketdata``, ``/health``, ``/v1/stats`` and ``/metrics``.
+    Without ``streaming`` the hub starts no stream of its own: whoever drives it (a
+    simulation) pushes the values with :meth:`MarketDataHub.ingest`. ``lease`` (default
+    ``STARMESH_HUB_LEASE``, on): over Redis, serve only while holding the hub lease, so that
+    a second hub waits on standby and takes over (README, "The standby hub").
     """
     settings = settings or Settings()
     clock = clock or MonotonicClock()
@@ -55,6 +61,8 @@ def create_marketdata_hub(
         serve_http=serve_http,
         host=host,
         port=port,
+        streaming=streaming,
+        lease=settings.hub_lease if lease is None else lease,
     )
 
 
@@ -68,6 +76,7 @@ def create_marketdata_client(
     bus: MessageBusClient | None = None,
     instance: str | None = None,
     settings: Settings | None = None,
+    clock: Clock | None = None,
 ) -> MarketDataClient:
     """The market-data client of one engine instance.
 
@@ -90,4 +99,5 @@ def create_marketdata_client(
         owns_bus=owns_bus,
         settings=settings,
         hub_http_url=hub_http_url or settings.hub_http_url,
+        clock=clock,
     )

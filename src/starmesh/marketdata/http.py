@@ -6,7 +6,9 @@
 ``/v1/marketdata`` answers with the hub's reply as JSON (snapshots and failures, the shape
 the bus carries). Status 200 when at least one value was served; otherwise the status of the
 kind of the first failure (400 bad request, 404 unknown symbol, 429 throttled, 503 source
-down or timed out, 502 other).
+down or timed out, 502 other). A standby hub (another holds the lease) answers 503 with the
+failure code ``standby`` and writes nothing; its ``/health`` says ``"status": "standby"``
+with a 200, since it is working as meant.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from starmesh.__about__ import __version__
@@ -37,8 +39,9 @@ _STATUS = {
     "throttled": 429,
     "unavailable": 503,
     "timeout": 503,
+    "standby": 503,
 }
-_RESERVED = {"symbols", "types", "source", "engine"}
+_RESERVED = {"symbols", "types", "source", "engine", "timeout"}
 _json = msgspec.json.Encoder()
 
 
@@ -64,14 +67,43 @@ def _query(request: Request) -> MarketDataQuery:
     )
 
 
+def _timeout(request: Request) -> float | None:
+    """``timeout``: seconds the caller waits (the hub cuts upstream work past it)."""
+    raw = request.query_params.get("timeout")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise InvalidRequestError(f"timeout must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 def build_app(hub: MarketDataHub) -> FastAPI:
-    app = FastAPI(title="starmesh MarketData Hub", version=__version__)
+    """The hub's app. With ``STARMESH_HTTP_TOKEN`` (or ``_TOKENS``) set, every route answers
+    401 without a valid bearer token, and runs nothing."""
+    auth = hub.bus.http_auth
+    app = FastAPI(
+        title="starmesh MarketData Hub",
+        version=__version__,
+        dependencies=[Depends(auth.dependency())] if auth.enabled else [],
+    )
 
     @app.get("/v1/marketdata")
     async def marketdata(request: Request) -> Response:
         try:
-            query = _query(request)
-            reply = await hub.get(query, engine=request.query_params.get("engine", "http"))
+            try:
+                query, timeout = _query(request), _timeout(request)
+            except InvalidRequestError:
+                hub.accounting.invalid_requests += 1
+                raise
+            identity = getattr(request.state, "identity", None)
+            # A per-engine token says who asks; the query parameter is only a claim.
+            engine = identity.name if identity is not None and identity.engine else None
+            engine = engine or request.query_params.get("engine", "http")
+            reply = await hub.get(query, engine=engine, timeout=timeout)
         except MarketDataError as exc:
             failure = MarketDataFailure("", DataType.QUOTE, exc.code, str(exc))
             reply = MarketDataReply(snapshots=[], failures=[failure])
@@ -83,7 +115,7 @@ def build_app(hub: MarketDataHub) -> FastAPI:
 
     @app.get("/health")
     async def health() -> Response:
-        report = hub.health()
+        report = await hub.health_report()
         status = 503 if report["status"] == "down" else 200
         return Response(_json.encode(report), status_code=status, media_type="application/json")
 
@@ -91,23 +123,29 @@ def build_app(hub: MarketDataHub) -> FastAPI:
     async def metrics() -> Response:
         return Response(render_metrics(hub), media_type="text/plain; version=0.0.4")
 
+    # The hub is an engine too: messages for it arrive here while Redis is down.
+    app.include_router(hub.bus.http_router())
     return app
 
 
-async def serve(hub: MarketDataHub, host: str, port: int) -> tuple[Any, asyncio.Task[None]]:
-    """Run the app on uvicorn in this event loop; returns once it listens (or raises why not).
+async def serve(
+    app: FastAPI, host: str, port: int, *, name: str = "hub-http"
+) -> tuple[Any, asyncio.Task[None]]:
+    """Run ``app`` on uvicorn in this event loop; returns once it listens (or raises why not).
     Set the server's ``should_exit`` and await the task to stop it.
     """
     import uvicorn
 
-    config = uvicorn.Config(
-        build_app(hub), host=host, port=port, log_level="warning", lifespan="off"
-    )
+    # No per-message deflate on WebSockets: compressing every dashboard frame costs the event
+    # loop the engines share far more than the bytes it saves on a LAN (measured with
+    # `starmesh bench websocket`).
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                            ws_per_message_deflate=False)  # fmt: skip
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name="hub-http")
+    task = asyncio.create_task(server.serve(), name=name)
     while not server.started:
         if task.done():
             task.result()  # raises why uvicorn could not start
-            raise MessageBusError(f"the hub's HTTP server did not start on port {port}")
+            raise MessageBusError(f"{name}: the HTTP server did not start on port {port}")
         await asyncio.sleep(0.01)
     return server, task

@@ -9,6 +9,9 @@ last value is served marked stale.
 
 Engines reach the hub over the bus (request/reply on ``marketdata.request.get`` and
 ``marketdata.request.subscribe``) or over HTTP (``GET /v1/marketdata``, see ``http.py``).
+
+Over Redis a hub holds a lease (``leadership.py``): a second hub process waits on standby,
+answering nothing and writing nothing, and takes over, numbering on, when the first dies.
 """
 
 from __future__ import annotations
@@ -24,13 +27,18 @@ from typing import Any, Self
 
 import msgspec
 
+from starmesh.client.lease import hub_lease
 from starmesh.client.messagebus import MessageBusClient
-from starmesh.core.clock import Clock
+from starmesh.client.subscription import Subscription
+from starmesh.core.clock import Clock, now_ns
 from starmesh.core.config import Settings
 from starmesh.core.enums import DataType, MessageType
 from starmesh.core.errors import (
+    FencedError,
+    HubStandbyError,
     InvalidRequestError,
     MarketDataError,
+    MarketDataTimeout,
     MessageBusError,
     UnknownSymbolError,
     UnsupportedDataTypeError,
@@ -46,9 +54,12 @@ from starmesh.core.payloads import (
 from starmesh.core.routing import marketdata_topic
 from starmesh.marketdata.accounting import HubAccounting
 from starmesh.marketdata.cache import SnapshotCache
+from starmesh.marketdata.leadership import HubLeadership
+from starmesh.marketdata.numbering import Numbering
 from starmesh.marketdata.queries import as_query, query_pairs
 from starmesh.marketdata.singleflight import SingleFlight
 from starmesh.marketdata.source import DataRequest, Source, StreamingSource
+from starmesh.marketdata.streams import StreamHealth, supervise
 from starmesh.marketdata.upstream import SOURCE_FAULTS, Upstream
 
 __all__ = ["GET_TOPIC", "SUBSCRIBE_TOPIC", "MarketDataHub"]
@@ -58,6 +69,8 @@ logger = logging.getLogger(__name__)
 GET_TOPIC = "marketdata.request.get"
 SUBSCRIBE_TOPIC = "marketdata.request.subscribe"
 _CONCURRENT_ANSWERS = 1_024
+_STREAM_WINDOW = 64
+"""Updates of one stream being distributed at once (a bound on what waits for Redis)."""
 _MAX_STREAMED_PAIRS = 10_000
 _UNKNOWN_FOR_S = 3_600.0
 _UNKNOWN_LIMIT = 100_000
@@ -75,6 +88,8 @@ class MarketDataHub:
         serve_http: bool = False,
         host: str = "127.0.0.1",
         port: int = 8800,
+        streaming: bool = True,
+        lease: bool = False,
     ) -> None:
         if not sources:
             raise InvalidRequestError("a hub needs at least one source")
@@ -107,9 +122,19 @@ class MarketDataHub:
             )
             for name, source in self.sources.items()
         }
-        self._sequence: dict[tuple[str, DataType], int] = {}
+        self.numbering = Numbering(clock.now_ns())
+        self._lease_wanted = lease
+        self.leadership: HubLeadership | None = None
+        """Under a lease: whether this hub is the active one or on standby."""
+        self._leading: asyncio.Task[None] | None = None
+        self._served: list[Subscription] = []
+        self.fenced_writes = 0
         self._background: set[asyncio.Task[Any]] = set()
-        self._streamed: set[tuple[str, str, DataType]] = set()
+        self._streaming = streaming
+        self._streamed: dict[tuple[str, str, DataType], None] = {}
+        """(source, symbol, data type) streamed, in the order engines asked for them."""
+        self._streams: list[StreamHealth] = []
+        self._sleep = sleep
         self._unknown: OrderedDict[tuple[str, str, DataType], float] = OrderedDict()
         """(source, symbol, data type) -> until when the source is known not to have it."""
         self._http: Any = None  # uvicorn.Server, when serving HTTP
@@ -119,33 +144,55 @@ class MarketDataHub:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start serving; under a lease held by another hub, start on standby instead."""
         if self._running:
             return
-        # Many requests at once: an answer waiting on a slow source must not hold up the rest.
-        await self.bus.serve(GET_TOPIC, self._answer_get, concurrency=_CONCURRENT_ANSWERS)
-        await self.bus.serve(SUBSCRIBE_TOPIC, self._answer_subscribe, concurrency=16)
+        app = self._build_app() if self._serve_http else None  # before start: it advertises
+        if not self._lease_wanted:
+            await self._serve_requests()  # before start: ready for a backlog waiting
         await self.bus.start()
+        lease = hub_lease(self.bus, self.settings.hub_lease_ttl_s) if self._lease_wanted else None
+        if self._lease_wanted and lease is None:
+            await self._serve_requests()  # the embedded bus: one process, one hub
         self._running = True
-        if self._serve_http:
-            await self._start_http()
-        logger.info("MarketData Hub up with sources %s", ", ".join(self.sources))
+        if app is not None:
+            await self._start_http(app)
+        if lease is not None:
+            self.leadership = HubLeadership(
+                lease, activate=self._activate, deactivate=self._deactivate,
+                http_url=self._http_url, ttl_s=self.settings.hub_lease_ttl_s,
+            )  # fmt: skip
+            await self.leadership.campaign()
+            await lease.announce(self.leadership.state, self._http_url())
+            self._leading = asyncio.create_task(self.leadership.run(), name="hub-leadership")
+        role = "" if self.leadership is None else f" ({self.leadership.state})"
+        logger.info("MarketData Hub up%s with sources %s", role, ", ".join(self.sources))
 
     async def stop(self) -> None:
         if not self._running:
             return
         self._running = False
+        if self._leading is not None:
+            self._leading.cancel()
+            await asyncio.gather(self._leading, return_exceptions=True)
+        await self._cancel_background()
+        if self.leadership is not None:  # nothing writes any more: hand the lease over
+            await self.leadership.stop()
         if self._http is not None:
             self._http.should_exit = True
             if self._http_task is not None:
                 await self._http_task
             self._http = None
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._cancel_background()  # what the last HTTP requests started
         await self.bus.stop()
         for source in self.sources.values():
             with contextlib.suppress(Exception):
                 await source.aclose()
+
+    async def _cancel_background(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -166,11 +213,22 @@ class MarketDataHub:
 
     # --- answering ---------------------------------------------------------------------------
 
-    async def get(self, query: MarketDataQuery, engine: str = "direct") -> MarketDataReply:
-        """Every (symbol, data type) pair of ``query``: snapshots, and failures with their kind."""
-        pairs = query_pairs(query)
+    async def get(
+        self, query: MarketDataQuery, engine: str = "direct", *, timeout: float | None = None
+    ) -> MarketDataReply:
+        """Every (symbol, data type) pair of ``query``: snapshots, and failures with their kind.
+
+        ``timeout``: seconds until the caller stops waiting (default and cap:
+        ``STARMESH_SOURCE_TIMEOUT_S``). Pairs not resolved by then fail as timed out, and the
+        upstream calls no other caller waits for are cancelled.
+        """
+        self._require_active()
+        pairs = self._pairs(query)
+        limit = self.settings.source_timeout_s
+        timeout = limit if timeout is None else max(0.0, min(timeout, limit))
+        deadline = self._clock.monotonic() + timeout
         # Cache hits are answered here, synchronously; only the rest pay for coroutines (and
-        # a gather's tasks when there are several).
+        # tasks when there are several).
         outcomes: list[Snapshot | BaseException | None] = [
             self._hit(symbol, data_type, query, engine) for symbol, data_type in pairs
         ]
@@ -178,15 +236,26 @@ class MarketDataHub:
         if len(missing) == 1:
             symbol, data_type = pairs[missing[0]]
             try:
-                outcomes[missing[0]] = await self._one(symbol, data_type, query, engine)
+                async with asyncio.timeout(timeout):
+                    outcomes[missing[0]] = await self._one(
+                        symbol, data_type, query, engine, deadline
+                    )
+            except TimeoutError:
+                outcomes[missing[0]] = _timed_out(timeout)
             except Exception as exc:
                 outcomes[missing[0]] = exc
         elif missing:
-            fetched = await asyncio.gather(
-                *(self._one(*pairs[i], query, engine) for i in missing), return_exceptions=True
-            )
-            for i, value in zip(missing, fetched, strict=True):
-                outcomes[i] = value
+            tasks = [
+                asyncio.ensure_future(self._one(*pairs[i], query, engine, deadline))
+                for i in missing
+            ]
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()  # its flight is cancelled too if nobody else waits for it
+            for i, task in zip(missing, tasks, strict=True):
+                outcomes[i] = (
+                    _timed_out(timeout) if task in late else task.exception() or task.result()
+                )
         snapshots: list[Snapshot] = []
         failures: list[MarketDataFailure] = []
         for (symbol, data_type), outcome in zip(pairs, outcomes, strict=True):
@@ -205,7 +274,8 @@ class MarketDataHub:
         """Start streaming the pairs of ``query`` from a source that pushes them; how many
         pairs were newly started. Pairs no streaming source serves are left to requests.
         """
-        pairs = query_pairs(query)
+        self._require_active()
+        pairs = self._pairs(query)
         now = self._clock.monotonic()
         started = 0
         by_source: dict[str, list[tuple[str, DataType]]] = {}
@@ -223,21 +293,37 @@ class MarketDataHub:
                 continue
             if len(self._streamed) >= _MAX_STREAMED_PAIRS:
                 raise InvalidRequestError(f"the hub streams at most {_MAX_STREAMED_PAIRS:,} pairs")
-            self._streamed.add((source.name, symbol, data_type))
+            self._streamed[(source.name, symbol, data_type)] = None
             by_source.setdefault(source.name, []).append((symbol, data_type))
             started += 1
+        if self.leadership is not None and by_source:
+            # Recorded under the lease, so that a hub taking over streams them too.
+            await self.leadership.lease.add_streams(
+                [(name, symbol, data_type) for name, new in by_source.items()
+                 for symbol, data_type in new]
+            )  # fmt: skip
+        self._start_streams(by_source)
+        return started
+
+    def _start_streams(self, by_source: dict[str, list[tuple[str, DataType]]]) -> None:
+        if not self._streaming:
+            return  # someone else feeds them, through ingest (a simulation)
         for name, new in by_source.items():
             source = self.sources[name]
             assert isinstance(source, StreamingSource)
             symbols = sorted({s for s, _ in new})
             data_types = sorted({t for _, t in new}, key=lambda t: t.value)
             self._spawn(f"stream:{name}", self._stream(source, symbols, data_types))
-        return started
 
     # --- one value ---------------------------------------------------------------------------
 
     async def _one(
-        self, symbol: str, data_type: DataType, query: MarketDataQuery, engine: str
+        self,
+        symbol: str,
+        data_type: DataType,
+        query: MarketDataQuery,
+        engine: str,
+        deadline: float,
     ) -> Snapshot:
         """Ask the sources that serve ``data_type`` in order of preference; a source that does
         not know the symbol is remembered as such for an hour and the next one is asked.
@@ -258,7 +344,7 @@ class MarketDataHub:
                 continue
             try:
                 return await self.resolve(
-                    DataRequest.of(source.name, data_type, symbol, query.params)
+                    DataRequest.of(source.name, data_type, symbol, query.params), deadline
                 )
             except UnknownSymbolError as exc:
                 self._unknown[key] = now + _UNKNOWN_FOR_S
@@ -285,14 +371,20 @@ class MarketDataHub:
             return snapshot
         return None
 
-    async def resolve(self, request: DataRequest) -> Snapshot:
-        """The value of ``request``: cached, shared with a call under way, fetched, or stale."""
+    async def resolve(self, request: DataRequest, deadline: float | None = None) -> Snapshot:
+        """The value of ``request``: cached, shared with a call under way, fetched, or stale.
+
+        A fetch started here has until ``deadline`` (hub clock; default: the source timeout
+        from now); a call joining one under way shares its deadline.
+        """
         cached = self._cached(request)
         if cached is not None:
             return cached
         self.accounting.cache_misses += 1
+        if deadline is None:
+            deadline = self._clock.monotonic() + self.settings.source_timeout_s
         try:
-            return await self._flights.run(request, lambda: self._fetch(request))
+            return await self._flights.run(request, lambda: self._fetch(request, deadline))
         except SOURCE_FAULTS:
             entry = self.cache.get(request)
             if entry is None:
@@ -313,11 +405,12 @@ class MarketDataHub:
         return entry.snapshot
 
     async def _refresh(self, request: DataRequest) -> None:
+        deadline = self._clock.monotonic() + self.settings.source_timeout_s
         with contextlib.suppress(MarketDataError):  # counted in _fetch; the old value stays
-            await self._flights.run(request, lambda: self._fetch(request))
+            await self._flights.run(request, lambda: self._fetch(request, deadline))
 
-    async def _fetch(self, request: DataRequest) -> Snapshot:
-        data = await self._upstreams[request.source].fetch(request)
+    async def _fetch(self, request: DataRequest, deadline: float) -> Snapshot:
+        data = await self._upstreams[request.source].fetch(request, deadline)
         snapshot = self._new_snapshot(request, data)
         self.cache.put(request, snapshot)
         if not request.params:  # the canonical value of the pair: everyone sees it
@@ -325,16 +418,14 @@ class MarketDataHub:
         return snapshot
 
     def _new_snapshot(self, request: DataRequest, data: MarketData) -> Snapshot:
-        key = (request.symbol, request.data_type)
-        seq = self._sequence.get(key, 0) + 1
-        self._sequence[key] = seq
         return Snapshot(
             symbol=request.symbol,
             data_type=request.data_type,
-            seq=seq,
+            seq=self.numbering.next(request),
             ts_event=self._clock.now_ns(),
             source=request.source,
             data=data,
+            epoch=self.numbering.epoch,
         )
 
     async def _distribute(self, snapshot: Snapshot) -> None:
@@ -350,46 +441,171 @@ class MarketDataHub:
         except MessageBusError as exc:
             # The value is still cached and returned; subscribers get the next one.
             self.accounting.distribution_failures += 1
+            if isinstance(exc, FencedError) and self.leadership is not None:
+                self.fenced_writes += 1  # another hub has the lease: nothing was written
+                self.leadership.doubt()
             logger.warning(
                 "could not broadcast %s %s: %s", snapshot.symbol, snapshot.data_type.value, exc
             )
             return
-        self.accounting.distribution(time.perf_counter() - started)
+        self.accounting.distribution(time.perf_counter() - started, snapshot.data_type.value)
 
     async def _stream(
         self, source: StreamingSource, symbols: list[str], data_types: list[DataType]
     ) -> None:
-        backoff = 0.5
-        while self._running:
+        health = StreamHealth(source=source.name, pairs=len(symbols) * len(data_types))
+        self._streams.append(health)
+
+        async def run_once() -> None:
+            # Up to _STREAM_WINDOW updates distribute at once: one awaited after another, a
+            # stream ran at one Redis round trip per update (about 230 updates/s with 14
+            # processes on 2 cores). Each task numbers and submits its update in its first
+            # step, and tasks start in creation order, so the order on the bus is kept.
+            # A hub on standby (losing its lease, or not yet done taking it) ends the pass
+            # quietly: no fault of the source's, nothing for its breaker to count.
+            window = _STREAM_WINDOW if self.bus.marketdata_pipelined else 1
+            in_flight: set[asyncio.Task[Snapshot]] = set()
             try:
                 async for symbol, data_type, data in source.stream(symbols, data_types):
-                    request = DataRequest(source.name, data_type, symbol)
-                    snapshot = self._new_snapshot(request, data)
-                    self.cache.put(request, snapshot)
-                    await self._distribute(snapshot)
-                    backoff = 0.5
-            except MarketDataError as exc:
-                self._upstreams[source.name].failed()
-                logger.warning("stream of %s from %r failed: %s", symbols, source.name, exc)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+                    health.updates += 1
+                    if window == 1:
+                        await self.ingest(source.name, symbol, data_type, data)
+                        continue
+                    task = asyncio.create_task(self.ingest(source.name, symbol, data_type, data))
+                    in_flight.add(task)
+                    if len(in_flight) >= window:
+                        done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                        in_flight.difference_update(done)
+                        for finished in done:
+                            try:
+                                finished.result()  # a fault surfaces here: the stream restarts
+                            except HubStandbyError:
+                                if self.standby:
+                                    raise
+                                # Refused (unnumbered) while the lease was being taken; the
+                                # hub is active now and the updates after it went out.
+            except HubStandbyError:
+                return
+            finally:
+                for task in in_flight:
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
+        await supervise(
+            health,
+            run_once,
+            on_fault=self._upstreams[source.name].failed,
+            sleep=self._sleep,
+            running=lambda: self._running,
+        )
+
+    async def ingest(
+        self, source: str, symbol: str, data_type: DataType, data: MarketData
+    ) -> Snapshot:
+        """A new value pushed by ``source`` (its stream, or a simulation driving the hub):
+        numbered, cached and distributed like any other.
+        """
+        self._require_active()
+        request = DataRequest(source, data_type, symbol)
+        snapshot = self._new_snapshot(request, data)
+        self.cache.put(request, snapshot)
+        await self._distribute(snapshot)
+        return snapshot
+
+    def streamed_pairs(self) -> list[tuple[str, str, DataType]]:
+        """(source, symbol, data type) the engines asked to follow, in the order they asked."""
+        return list(self._streamed)
+
+    @property
+    def streamed_count(self) -> int:
+        """How many pairs are streamed: it only grows, so a change says new pairs came."""
+        return len(self._streamed)
+
+    # --- active or standby -------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """Of this hub's numbers (see ``numbering.py``): its start time, or its lease's token."""
+        return self.numbering.epoch
+
+    @property
+    def standby(self) -> bool:
+        """Under a lease another hub holds: this hub answers and writes nothing."""
+        return self.leadership is not None and not self.leadership.active
+
+    def _require_active(self) -> None:
+        if self.standby:
+            raise HubStandbyError(
+                "this MarketData Hub is on standby: another hub holds the lease and serves"
+            )
+
+    async def _serve_requests(self) -> None:
+        # Many requests at once: an answer waiting on a slow source must not hold up the rest.
+        self._served = [
+            await self.bus.serve(GET_TOPIC, self._answer_get, concurrency=_CONCURRENT_ANSWERS),
+            await self.bus.serve(SUBSCRIBE_TOPIC, self._answer_subscribe, concurrency=16),
+        ]
+
+    async def _activate(self, token: int) -> None:
+        """The lease is ours with ``token``: number on from the snapshot keys in a new epoch,
+        stream what the previous hub streamed, and answer."""
+        assert self.leadership is not None  # it calls this
+        lease = self.leadership.lease
+        sequences = await lease.last_sequences()
+        streamed = await lease.streams()
+        self.numbering.resume(token, sequences)
+        self.cache.clear()  # values numbered before: never served as this epoch's
+        by_source: dict[str, list[tuple[str, DataType]]] = {}
+        for name, symbol, data_type in streamed:
+            if name in self.sources and (name, symbol, data_type) not in self._streamed:
+                self._streamed[(name, symbol, data_type)] = None
+                by_source.setdefault(name, []).append((symbol, data_type))
+        self._start_streams(by_source)
+        await self._serve_requests()
+        logger.info(
+            "active: epoch %d, %d pairs numbered on, %d streamed",
+            token, len(sequences), len(streamed),
+        )  # fmt: skip
+
+    async def _deactivate(self) -> None:
+        """Standby again: stop answering and streaming."""
+        for subscription in self._served:
+            await self.bus.unsubscribe(subscription)
+        self._served = []
+        streams = [t for t in self._background if t.get_name().startswith("stream:")]
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+        self._streamed.clear()
+        self._streams.clear()
+
+    def _http_url(self) -> str | None:
+        if self.http_port is None:
+            return None
+        return self.settings.http_advertise_url or f"http://{self.host}:{self.http_port}"
 
     # --- over the bus ------------------------------------------------------------------------
 
     async def _answer_get(self, request: Message) -> MarketDataReply:
-        return await self.get(as_query(request.payload), engine=request.source.value)
+        timeout = _time_left(request)
+        return await self.get(as_query(request.payload), request.source.value, timeout=timeout)
 
     async def _answer_subscribe(self, request: Message) -> MarketDataReply:
         query = as_query(request.payload)
         await self.ensure_streams(query)
-        return await self.get(query, engine=request.source.value)
+        return await self.get(query, engine=request.source.value, timeout=_time_left(request))
 
     # --- introspection -----------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         summary = self.accounting.summary(self._flights.joined)
+        summary["abandoned_calls"] = self._flights.abandoned
         summary["cache_entries"] = len(self.cache)
         summary["streamed_pairs"] = len(self._streamed)
+        summary["epoch"] = self.epoch
+        summary["fenced_writes"] = self.fenced_writes
+        if self.leadership is not None:
+            summary["lease"] = self.leadership.status()
         summary["sources"] = {
             name: {
                 **msgspec.to_builtins(source.status()),
@@ -404,16 +620,49 @@ class MarketDataHub:
         }
         return summary
 
+    async def health_report(self) -> dict[str, Any]:
+        """``health()`` with the hub's bus client's own report: failover paths, route, outbox
+        and dead letters. A hub whose bus is down still answers over HTTP: degraded."""
+        report = self.health()
+        bus = await self.bus.health_report()
+        report["failover"] = bus["failover"]
+        report["dead_letters"] = bus["dead_letters"]
+        if report["status"] == "down" and self._running:
+            report["status"] = "degraded"
+        return report
+
     def health(self) -> dict[str, Any]:
         transports = [msgspec.to_builtins(h) for h in self.bus.health()]
-        sources = {
-            name: {"state": source.status().state, "breaker": self._upstreams[name].breaker.state}
-            for name, source in self.sources.items()
-        }
+        sources: dict[str, dict[str, str]] = {}
+        for name, source in self.sources.items():
+            known = source.status()
+            sources[name] = {"state": known.state, "breaker": self._upstreams[name].breaker.state}
+            if known.state == "unconfigured":
+                sources[name]["detail"] = known.detail  # which variable to set
+        streams = [msgspec.to_builtins(health) for health in self._streams]
         healthy = self._running and all(t["healthy"] for t in transports)
-        degraded = any(s["breaker"] == "open" for s in sources.values())
+        degraded = any(s["breaker"] == "open" for s in sources.values()) or any(
+            s["state"] == "restarting" for s in streams
+        )
         status = "down" if not healthy else ("degraded" if degraded else "ok")
-        return {"status": status, "transports": transports, "sources": sources}
+        if healthy and self.standby:
+            status = "standby"
+        report: dict[str, Any] = {
+            "status": status, "transports": transports, "sources": sources, "streams": streams,
+        }  # fmt: skip
+        if self.leadership is not None:
+            report["lease"] = self.leadership.status()
+        return report
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the HTTP face listens on (the one bound, when port 0 was asked for)."""
+        if self._http is None:
+            return None
+        for listener in self._http.servers:
+            for sock in listener.sockets:
+                return int(sock.getsockname()[1])
+        return self.port
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -436,12 +685,38 @@ class MarketDataHub:
             if data_type in s.data_types and (not streaming or isinstance(s, StreamingSource))
         ]
 
+    def _pairs(self, query: MarketDataQuery) -> list[tuple[str, DataType]]:
+        """The pairs of ``query``, checked; a malformed query is counted, then refused."""
+        try:
+            return query_pairs(query, self.settings.max_pairs_per_request)
+        except InvalidRequestError:
+            self.accounting.invalid_requests += 1
+            raise
+
     def _spawn(self, name: str, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _start_http(self) -> None:
+    def _build_app(self) -> Any:
+        from starmesh.marketdata.http import build_app
+
+        return build_app(self)
+
+    async def _start_http(self, app: Any) -> None:
         from starmesh.marketdata.http import serve
 
-        self._http, self._http_task = await serve(self, self.host, self.port)
+        self._http, self._http_task = await serve(app, self.host, self.port)
+        if self.http_port is not None:  # port 0: advertise the one bound, from the next beat
+            self.bus.listening_on(self.http_port)
+
+
+def _time_left(request: Message) -> float | None:
+    """Seconds until the requester stops waiting (its ``deadline_ns``), if it said."""
+    if request.deadline_ns is None:
+        return None
+    return max(0.0, (request.deadline_ns - now_ns()) / 1e9)
+
+
+def _timed_out(timeout: float) -> MarketDataTimeout:
+    return MarketDataTimeout(f"not resolved within the {timeout:.2f} s the caller waits")

@@ -20,7 +20,9 @@ BreakerState = Literal["closed", "open", "half_open"]
 class TokenBucket:
     """``capacity`` tokens, refilled at ``rate`` per second. ``reserve`` takes a token now and
     says how long to wait before using it; reservations queue, so a burst is spread out in
-    arrival order (the n-th request past the capacity waits n / rate seconds).
+    arrival order (the n-th request past the capacity waits n / rate seconds). A reservation
+    whose wait would exceed ``max_wait`` (what the caller has left) is refused and takes
+    nothing, so a caller that cannot wait does not push everyone behind it further back.
     """
 
     def __init__(self, limit: RateLimit, clock: Clock) -> None:
@@ -31,10 +33,16 @@ class TokenBucket:
         self._tokens = float(limit.capacity)
         self._updated = clock.monotonic()
 
-    def reserve(self) -> float:
+    def reserve(self, max_wait: float = float("inf")) -> float | None:
+        """Seconds to wait before using the token taken, or None (nothing taken) when that
+        would be longer than ``max_wait``.
+        """
         self._refill()
+        wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.limit.rate
+        if wait > max_wait:
+            return None
         self._tokens -= 1
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.limit.rate
+        return wait
 
     @property
     def available(self) -> float:

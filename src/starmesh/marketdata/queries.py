@@ -10,12 +10,17 @@ from starmesh.core.payloads import MarketDataQuery
 
 __all__ = ["MAX_PAIRS", "as_query", "query_pairs"]
 
-MAX_PAIRS = 10_000
-"""The most (symbol, data type) pairs one request may ask for."""
+MAX_PAIRS = 1_000
+"""The most (symbol, data type) pairs one request may ask for, by default
+(``STARMESH_MAX_PAIRS_PER_REQUEST``): each may cost an upstream call."""
 
 
-def query_pairs(query: MarketDataQuery) -> list[tuple[str, DataType]]:
+def query_pairs(query: MarketDataQuery, limit: int = MAX_PAIRS) -> list[tuple[str, DataType]]:
     """Every (symbol, data type) pair of ``query`` once, symbols first, in the asked order."""
+    if len(query.symbols) > limit:
+        raise InvalidRequestError(
+            f"{len(query.symbols):,} symbols asked for; the limit is {limit:,}"
+        )
     if not query.symbols:
         raise InvalidRequestError("no symbols asked for")
     if not query.data_types:
@@ -25,8 +30,11 @@ def query_pairs(query: MarketDataQuery) -> list[tuple[str, DataType]]:
     else:
         symbols, types = dict.fromkeys(query.symbols), dict.fromkeys(query.data_types)
         pairs = [(s, t) for s in symbols for t in types]
-    if len(pairs) > MAX_PAIRS:
-        raise InvalidRequestError(f"{len(pairs):,} pairs asked for; the limit is {MAX_PAIRS:,}")
+    if len(pairs) > limit:
+        raise InvalidRequestError(
+            f"{len(pairs):,} (symbol, data type) pairs asked for; the limit is {limit:,} "
+            "(STARMESH_MAX_PAIRS_PER_REQUEST)"
+        )
     for symbol in query.symbols:
         if not symbol or not symbol.strip() or len(symbol) > 64:
             raise InvalidRequestError(f"not a symbol: {symbol!r}")

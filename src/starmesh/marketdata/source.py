@@ -10,7 +10,7 @@ is only the provider's request and parsing code. Each source holds one connectio
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -24,6 +24,8 @@ __all__ = [
     "SourceStatus",
     "StreamingSource",
 ]
+
+_UNITS: Final = ((86_400, "day"), (3_600, "hour"), (60, "min"), (1, "s"))
 
 
 class RateLimit(msgspec.Struct, frozen=True):
@@ -45,7 +47,11 @@ class RateLimit(msgspec.Struct, frozen=True):
         return self.burst if self.burst is not None else max(1, int(self.requests))
 
     def __str__(self) -> str:
-        return f"{self.requests:g} per {self.per_seconds:g} s"
+        """``25/day``, ``1,000/hour``, ``45/s``: in its natural unit (short: tables show it)."""
+        for seconds, unit in _UNITS:
+            if self.per_seconds == seconds:
+                return f"{self.requests:,g}/{unit}"
+        return f"{self.requests:,g} per {self.per_seconds:g} s"
 
 
 class DataRequest(msgspec.Struct, frozen=True):

@@ -116,3 +116,41 @@ def test_ibkr_cannot_be_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_a_param_needs_a_value(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["fred", "DGS10", "--param", "start", "--out", str(tmp_path / "x.json")])
+
+
+def test_one_out_per_answer_names_each_fixture(
+    tmp_path: Path, respx_mock: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    respx_mock.get("https://api.stlouisfed.org/fred/series").mock(
+        return_value=httpx.Response(200, content=fixture_bytes("fred", "series_DGS10.json"))
+    )
+    respx_mock.get("https://api.stlouisfed.org/fred/series/observations").mock(
+        return_value=httpx.Response(200, content=fixture_bytes("fred", "observations_DGS10.json"))
+    )
+    series, observations = tmp_path / "series_DGS10.json", tmp_path / "observations_DGS10.json"
+    code = main(["fred", "DGS10", "--out", str(series), "--out", str(observations)])
+    assert code == 0
+    assert series.read_bytes() == fixture_bytes("fred", "series_DGS10.json")
+    assert observations.read_bytes() == fixture_bytes("fred", "observations_DGS10.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "observations_DGS10.json", "observations_DGS10.json.meta.json",
+        "series_DGS10.json", "series_DGS10.json.meta.json",
+    ]  # fmt: skip
+    assert "parsed: EconomicSeries" in capsys.readouterr().out
+
+
+def test_an_out_without_an_answer_is_said(
+    tmp_path: Path, respx_mock: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    respx_mock.get("https://data.sec.gov/submissions/CIK0000320193.json").mock(
+        return_value=httpx.Response(
+            200, content=fixture_bytes("edgar", "submissions_CIK0000320193.json")
+        )
+    )
+    tickers, submissions = tmp_path / "company_tickers.json", tmp_path / "submissions.json"
+    code = main(["edgar", "320193", "--type", "news", "--out", str(tickers), "--out",
+                 str(submissions)])  # fmt: skip
+    assert code == 0  # a CIK needs no ticker lookup: one answer
+    assert submissions.exists()
+    assert not tickers.exists()
+    assert f"no answer for {tickers}: the fetch took 1" in capsys.readouterr().out

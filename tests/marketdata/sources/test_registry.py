@@ -20,10 +20,15 @@ NAMES = [
     "dbnomics",
     "yahoo",
 ]
-NO_CREDENTIALS = Settings(
-    alphavantage_key=None, fred_key=None, tradingeconomics_key=None, datagov_key=None,
-    edgar_user_agent=None,
-)  # fmt: skip
+
+
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for variable in ("STARMESH_IBKR_HOST", "STARMESH_IBKR_PORT", "STARMESH_IBKR_CLIENT_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    return Settings(
+        alphavantage_key=None, fred_key=None, tradingeconomics_key=None, datagov_key=None,
+        edgar_user_agent=None,
+    )  # fmt: skip
 
 
 def test_the_eight_are_registered() -> None:
@@ -33,14 +38,16 @@ def test_the_eight_are_registered() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 async def test_each_builds_from_settings_and_reports_its_state(
-    name: str, clock: ManualClock
+    name: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = build_source(name, NO_CREDENTIALS, clock)
+    source = build_source(name, no_credentials(monkeypatch), clock)
     assert isinstance(source, Source)
     assert source.name == name
     status = source.status()
     assert status.name == name
-    needs_credentials = name in {"alphavantage", "fred", "edgar", "datagov", "tradingeconomics"}
+    needs_credentials = name in {
+        "ibkr", "alphavantage", "fred", "edgar", "datagov", "tradingeconomics"
+    }  # fmt: skip
     assert status.state == ("unconfigured" if needs_credentials else "configured")
     if needs_credentials:
         assert status.detail.startswith(("set STARMESH_", "STARMESH_"))

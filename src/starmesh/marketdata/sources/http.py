@@ -40,6 +40,7 @@ from starmesh.core.errors import (
     UnknownSymbolError,
     UnsupportedDataTypeError,
 )
+from starmesh.marketdata.budget import remaining
 from starmesh.marketdata.source import DataRequest, RateLimit, SourceStatus
 from starmesh.marketdata.sources.credentials import Credential, CredentialTransport, scrub
 
@@ -214,6 +215,7 @@ class HttpSource:
         base_url = options.get("base_url", default_base_url)
         transport = options.get("transport")
         self._retry_statuses = frozenset(retry_statuses)
+        self._timeout = timeout
         self._secrets = [c.value.get_secret_value() for c in credentials]
         self._client = httpx.AsyncClient(
             base_url=base_url,
@@ -302,8 +304,15 @@ class HttpSource:
         self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str] | None
     ) -> httpx.Response:
         failure: _Retry | MarketDataError
+        # Never wait on the wire longer than the hub's caller still waits (see budget.py).
+        timeout = self._timeout
+        left = remaining(float("inf"))
+        if left < float("inf"):
+            timeout = httpx.Timeout(
+                min(timeout.read or left, left), connect=min(timeout.connect or left, left)
+            )
         try:
-            response = await self._client.get(url, params=params, headers=headers)
+            response = await self._client.get(url, params=params, headers=headers, timeout=timeout)
         except httpx.TransportError as exc:
             reason = self._scrub(str(exc)) or type(exc).__name__
             summary = f"{type(exc).__name__}: {reason}"
@@ -338,6 +347,8 @@ class HttpSource:
         return (
             state.attempt_number >= policy.attempts
             or state.idle_for + state.upcoming_sleep > policy.max_total_wait_s
+            # The wait would outlast the hub's caller: report the failure now instead.
+            or state.upcoming_sleep >= remaining(float("inf"))
         )
 
     def _log_retry(self, state: RetryCallState) -> None:

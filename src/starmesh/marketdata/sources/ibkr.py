@@ -30,6 +30,7 @@ from starmesh.core.enums import DataType
 from starmesh.core.errors import (
     InvalidRequestError,
     MarketDataError,
+    SourceNotConfiguredError,
     SourceThrottledError,
     SourceUnauthorizedError,
     SourceUnavailableError,
@@ -37,6 +38,7 @@ from starmesh.core.errors import (
     UnsupportedDataTypeError,
 )
 from starmesh.core.payloads import Bar, BarSeries, BookLevel2, MarketData, Quote, Trade
+from starmesh.marketdata.budget import remaining
 from starmesh.marketdata.source import DataRequest, RateLimit, SourceStatus
 from starmesh.marketdata.sources.params import choice_param, positive_int_param, to_ns
 
@@ -57,6 +59,11 @@ _DURATION: Final = re.compile(r"[1-9][0-9]{0,4} [SDWMY]")
 _UNAUTHORIZED: Final = frozenset({354, 10089, 10090, 10091, 10168, 10186, 10197})
 _THROTTLED: Final = frozenset({100, 309, 420})
 _INVALID: Final = frozenset({320, 321, 322})
+_SETTINGS: Final = frozenset({"ibkr_host", "ibkr_port", "ibkr_client_id"})
+_MISSING: Final = (
+    "set STARMESH_IBKR_HOST, _PORT or _CLIENT_ID to reach TWS / IB Gateway "
+    "(defaults 127.0.0.1, 4002, 17)"
+)
 
 
 class IBClient(Protocol):
@@ -161,6 +168,9 @@ class IbkrSource:
         depth_timeout: float = 5.0, pacing: HistoricalPacing | None = None,
     ) -> None:  # fmt: skip
         self._ib = ib if ib is not None else _new_ib()
+        # The README's rule: a source is configured by its own variables. TWS has defaults,
+        # but with none of STARMESH_IBKR_* set nobody asked for it, so nothing connects.
+        self._configured = bool(_SETTINGS & settings.model_fields_set)
         self._host = settings.ibkr_host
         self._port = settings.ibkr_port
         self._client_id = settings.ibkr_client_id
@@ -189,6 +199,8 @@ class IbkrSource:
         return self._rate_limit
 
     def status(self) -> SourceStatus:
+        if not self._configured:
+            return SourceStatus(self.name, "unconfigured", _MISSING)
         connected = self._ib.isConnected()
         where = f"TWS / IB Gateway at {self._host}:{self._port}, client id {self._client_id}"
         state = "connected" if connected else "connects on first fetch"
@@ -199,6 +211,8 @@ class IbkrSource:
             self._ib.disconnect()
 
     async def fetch(self, request: DataRequest) -> MarketData:
+        if not self._configured:
+            raise SourceNotConfiguredError(f"ibkr is not configured: {_MISSING}")
         if request.data_type not in self.data_types:
             raise UnsupportedDataTypeError(
                 f"ibkr serves quote, trade, level2 and bar, not {request.data_type.value}"
@@ -246,6 +260,7 @@ class IbkrSource:
     async def _call(self, symbol: str, call: Awaitable[T], timeout: float) -> T:
         """``call``'s result, with TWS's errors, timeouts and lost links mapped."""
         failure: MarketDataError
+        timeout = remaining(timeout)  # the hub's caller may wait less than IB allows
         try:
             async with asyncio.timeout(timeout):
                 return await call

@@ -1,19 +1,22 @@
 """Record a provider's answers as test fixtures, every credential scrubbed.
 
 When a provider changes its format, record a fresh answer with your own key and replace
-the fixture under ``tests/fixtures/sources/<source>/``::
+the fixtures under ``tests/fixtures/sources/<source>/``: one ``--out`` for each answer the
+fetch takes, in order (FRED asks for the series' title first, then its observations)::
 
-    STARMESH_FRED_KEY=... python -m starmesh.marketdata.sources.record fred DGS10 \\
-        --param start=2024-05-22 --param end=2024-05-31 --out observations_DGS10.json
+    STARMESH_FRED_KEY=... .venv/bin/python -m starmesh.marketdata.sources.record fred DGS10 \\
+        --param start=2024-05-22 --param end=2024-05-31 \\
+        --out tests/fixtures/sources/fred/series_DGS10.json \\
+        --out tests/fixtures/sources/fred/observations_DGS10.json
 
 The recorder builds the adapter with its real request code, performs the fetch once (no
-retries, so an error answer is recorded as it came) and writes each raw answer body to
-``--out`` (the last one; earlier ones, such as EDGAR's ticker table, to ``<stem>.<n><suffix>``)
-and its status, URL and the headers that matter to ``<out>.meta.json``. Every credential
-starmesh holds (the API keys and the EDGAR User-Agent) is replaced by ``***`` in URLs,
-headers and bodies, and headers that can carry secrets or cookies are dropped. Then it
-prints what the adapter made of the answer. IBKR speaks a socket protocol: it has no HTTP
-answer to record.
+retries, so an error answer is recorded as it came) and writes each raw answer body to its
+``--out``, the last ``--out`` taking the last answer (the data); answers before the first
+``--out`` go beside the last one as ``<stem>.<n><suffix>``. Each answer's status, URL and
+the headers that matter go to ``<out>.meta.json``. Every credential starmesh holds (the API
+keys and the EDGAR User-Agent) is replaced by ``***`` in URLs, headers and bodies, and
+headers that can carry secrets or cookies are dropped. Then it prints what the adapter made
+of the answer. IBKR speaks a socket protocol: it has no HTTP answer to record.
 """
 
 from __future__ import annotations
@@ -96,21 +99,29 @@ def _scrub_bytes(body: bytes, secrets: Sequence[str]) -> bytes:
     return scrub(text, secrets).encode("utf-8", "surrogateescape")
 
 
-def _paths(out: Path, count: int) -> list[Path]:
-    """Where each of ``count`` answers goes: the last to ``out``."""
-    earlier = [out.with_name(f"{out.stem}.{n}{out.suffix}") for n in range(1, count)]
-    return [*earlier, out] if count else []
+def _paths(outs: Sequence[Path], count: int) -> list[Path]:
+    """Where each of ``count`` answers goes: the last ``--out`` takes the last answer, the one
+    before it the answer before, ...; answers left over go beside the last as ``<stem>.<n>``."""
+    last = outs[-1]
+    named = list(outs[-count:]) if count else []
+    spare = [
+        last.with_name(f"{last.stem}.{n}{last.suffix}") for n in range(1, count - len(named) + 1)
+    ]
+    return [*spare, *named]
 
 
 async def record(
     source_name: str,
     request: DataRequest,
-    out: Path,
+    out: Path | Sequence[Path],
     *,
     settings: Settings | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> tuple[list[Path], str]:
-    """Fetch once, write the scrubbed answers; return their paths and what the adapter said."""
+    """Fetch once, write the scrubbed answers; return their paths and what the adapter said.
+
+    ``out``: one path per answer, in order (see :func:`_paths` for fewer)."""
+    outs = [out] if isinstance(out, Path) else list(out)
     settings = settings or Settings()
     recorder = RecordingTransport(transport)
     source = RECORDABLE[source_name](
@@ -123,7 +134,7 @@ async def record(
     finally:
         await source.aclose()
     secrets = secrets_of(settings)
-    paths = _paths(out, len(recorder.exchanges))
+    paths = _paths(outs, len(recorder.exchanges))
     for path, exchange in zip(paths, recorder.exchanges, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_scrub_bytes(exchange.body, secrets))
@@ -156,7 +167,10 @@ def _parser() -> argparse.ArgumentParser:
         help="the data type to fetch (default: the source's main one)",
     )  # fmt: skip
     parser.add_argument("--param", action="append", default=[], metavar="K=V")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--out", type=Path, action="append", required=True,
+        help="where an answer goes; one per answer the fetch takes, in order (the last: the data)",
+    )  # fmt: skip
     return parser
 
 
@@ -174,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths, outcome = asyncio.run(record(args.source, request, args.out))
     for path in paths:
         print(f"wrote {path} (+ {path.name}.meta.json)")
+    for unused in args.out[: max(0, len(args.out) - len(paths))]:
+        print(f"no answer for {unused}: the fetch took {len(paths)}")
     if not paths:
         print("no answer to record")
     print(outcome)

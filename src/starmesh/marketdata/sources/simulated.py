@@ -137,6 +137,95 @@ DEFAULT_UNIVERSE: Final = [
     "TLT",
     "GLD",
 ]
+_SECTORS: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        [
+            "AAPL",
+            "MSFT",
+            "NVDA",
+            "AVGO",
+            "CRM",
+            "AMD",
+            "ADBE",
+            "CSCO",
+            "ACN",
+            "ORCL",
+            "INTU",
+            "QCOM",
+            "TXN",
+            "IBM",
+            "NOW",
+            "AMAT",
+            "LRCX",
+            "ADI",
+            "MU",
+            "PANW",
+        ],
+        "Information Technology",
+    ),
+    **dict.fromkeys(
+        ["GOOGL", "GOOG", "META", "NFLX", "DIS", "VZ", "CMCSA", "T"], "Communication Services"
+    ),
+    **dict.fromkeys(
+        ["AMZN", "TSLA", "HD", "MCD", "LOW", "BKNG", "TJX", "SBUX"], "Consumer Discretionary"
+    ),
+    **dict.fromkeys(["PG", "COST", "PEP", "KO", "WMT", "PM"], "Consumer Staples"),
+    **dict.fromkeys(["XOM", "CVX"], "Energy"),
+    **dict.fromkeys(
+        [
+            "BRK.B",
+            "JPM",
+            "V",
+            "MA",
+            "BAC",
+            "WFC",
+            "SPGI",
+            "GS",
+            "BLK",
+            "MS",
+            "AXP",
+            "SCHW",
+            "C",
+            "MMC",
+            "CB",
+            "BX",
+        ],
+        "Financials",
+    ),
+    **dict.fromkeys(
+        [
+            "LLY",
+            "UNH",
+            "JNJ",
+            "MRK",
+            "ABBV",
+            "TMO",
+            "ABT",
+            "DHR",
+            "AMGN",
+            "PFE",
+            "ISRG",
+            "ELV",
+            "SYK",
+            "MDT",
+            "VRTX",
+            "GILD",
+            "REGN",
+            "BSX",
+            "CI",
+            "ZTS",
+        ],
+        "Health Care",
+    ),
+    **dict.fromkeys(
+        ["CAT", "GE", "UNP", "HON", "UBER", "RTX", "DE", "LMT", "ADP", "ETN"], "Industrials"
+    ),
+    **dict.fromkeys(["LIN"], "Materials"),
+    **dict.fromkeys(["PLD"], "Real Estate"),
+    **dict.fromkeys(["NEE", "SO"], "Utilities"),
+    **dict.fromkeys(["SPY", "QQQ", "IWM", "DIA", "TLT", "GLD"], "Funds"),
+}
+"""GICS sectors of the default universe (its exchange-traded funds are "Funds")."""
 _SYNTHETIC: Final = re.compile(r"^SIM\d{4}$")
 _SECONDS_PER_YEAR: Final = 252 * 6.5 * 3600
 _INTERVALS: Final = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86_400}
@@ -154,6 +243,9 @@ _ECONOMIC: Final = {
     "DGS10": ("10-Year Treasury Constant Maturity Rate", "%", 4.2, 0.0, 0.12),
     "GDP": ("Gross Domestic Product", "billions of USD", 29_000.0, 120.0, 60.0),
 }
+
+
+_SYNTHETIC_SECTORS: Final = sorted(set(_SECTORS.values()) - {"Funds"})
 
 
 class _Walk:
@@ -257,12 +349,28 @@ class SimulatedSource:
             raise UnsupportedDataTypeError("the simulated source streams quotes, trades and books")
         for symbol in symbols:
             self._walk(symbol)  # unknown symbols fail now, not mid-stream
+        # Each symbol updates once per interval, the symbols spread evenly over it (a market's
+        # updates do not come in one burst), at a fixed rate whatever the consumer's pace.
+        loop = asyncio.get_running_loop()
+        step = self._stream_interval_s / len(symbols)
+        due = loop.time()
         while True:
             for symbol in symbols:
                 for kind in live:
                     value = await self.fetch(DataRequest(self.name, kind, symbol))
                     yield symbol, kind, value
-            await asyncio.sleep(self._stream_interval_s)
+                due = max(due + step, loop.time() - self._stream_interval_s)
+                await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def crash(self, symbol: str, drop: float) -> float:
+        """Make ``symbol``'s price fall by ``drop`` (a fraction) at once, as in a flash crash;
+        the process goes on from there. Returns the new mid.
+        """
+        if not 0 < drop < 1:
+            raise InvalidRequestError(f"drop is a fraction between 0 and 1, got {drop!r}")
+        walk = self._walk(symbol)
+        walk.mid = max(0.01, walk.mid * (1 - drop))
+        return walk.mid
 
     # --- generators --------------------------------------------------------------------------
 
@@ -349,15 +457,21 @@ class SimulatedSource:
         rng = random.Random(self._seed ^ zlib.crc32(f"fundamental/{symbol}".encode()))
         eps = round(rng.uniform(0.5, 12.0), 2)
         shares = rng.uniform(0.2, 16.0) * 1e9
+        revenue = round(shares * rng.uniform(5, 60))
+        sector = _SECTORS.get(symbol) or _SYNTHETIC_SECTORS[zlib.crc32(symbol.encode()) % 11]
         return Fundamental(
             symbol=symbol,
             period="TTM",
             currency="USD",
+            sector=sector,
             metrics={
                 "eps": eps,
                 "pe": round(walk.mid / eps, 2),
                 "market_cap": round(walk.mid * shares),
-                "revenue": round(shares * rng.uniform(5, 60)),
+                "shares_outstanding": round(shares),
+                "revenue": revenue,
+                "book_value": round(shares * rng.uniform(2.0, 80.0)),
+                "free_cash_flow": round(revenue * rng.uniform(0.02, 0.25)),
                 "dividend_yield": round(rng.uniform(0, 0.04), 4),
                 "beta": round(rng.uniform(0.5, 1.8), 2),
             },
