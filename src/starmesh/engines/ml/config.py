@@ -1,0 +1,24 @@
+"""The ML engine's settings, apart from the model so reading them costs no scikit-learn."""
+
+from __future__ import annotations
+
+import msgspec
+
+from starmesh.engines.features.engine import FEATURE_NAMES
+
+__all__ = ["MlConfig"]
+
+
+class MlConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    model: str = "sgd_direction"
+    features: tuple[str, ...] = FEATURE_NAMES
+    window: int = 200
+    """Recent predictions the accuracy, log-loss and base rate are taken over."""
+    min_scored: int = 50
+    """Predictions scored before the model can be judged worse than the base rate."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.features) - set(FEATURE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}; use {', '.join(FEATURE_NAMES)}")

@@ -1,0 +1,74 @@
+"""The online model learns a learnable signal, and goes quiet on noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from starmesh.engines.ml import OnlineDirectionModel
+
+FEATURES = ("a", "b")
+
+
+def stream(
+    model: OnlineDirectionModel, rng: np.random.Generator, n: int, signal: float, drift: float = 0
+) -> int:
+    """n steps: each brings new features and the return that followed the last ones,
+    ``drift + signal * a + noise``; how many steps found the model untrusted."""
+    previous: dict[str, float] | None = None
+    untrusted = 0
+    for _ in range(n):
+        features = {"a": rng.normal(), "b": rng.normal()}
+        realised = None
+        if previous is not None:
+            realised = drift + signal * previous["a"] + rng.normal()
+        model.observe("X", features, realised)
+        untrusted += not model.trusted
+        previous = features
+    return untrusted
+
+
+def test_a_learnable_signal_beats_the_base_rate_by_far() -> None:
+    model = OnlineDirectionModel(FEATURES, window=400, min_scored=50, seed=1)
+    stream(model, np.random.default_rng(7), 2_000, signal=2.0)
+    assert model.accuracy is not None
+    assert model.base_rate is not None
+    # P(sign(2a + e) = sign(a)) for independent normals: 1/2 + atan(2)/pi = 0.852.
+    assert model.accuracy > 0.75
+    assert model.base_rate < 0.58
+    assert model.trusted
+    assert model.log_loss is not None
+    assert model.log_loss < 0.5
+
+
+def test_noise_stays_near_the_base_rate_and_stops_publishing() -> None:
+    model = OnlineDirectionModel(FEATURES, window=200, min_scored=50, seed=1)
+    # No feature helps; a drift up makes the base rate about 0.62.
+    untrusted = stream(model, np.random.default_rng(3), 3_000, signal=0.0, drift=0.3)
+    assert model.accuracy is not None
+    assert model.base_rate is not None
+    assert model.base_rate - 0.1 < model.accuracy < model.base_rate + 0.03
+    assert untrusted > 0  # it went quiet whenever it fell below the base rate
+
+
+def test_the_fast_probability_is_the_libraries_predict_proba() -> None:
+    model = OnlineDirectionModel(FEATURES, window=50, min_scored=5, train_batch=4)
+    stream(model, np.random.default_rng(5), 200, signal=1.0)
+    for row in ([0.3, -1.2], [2.0, 0.1], [-0.7, 0.0]):
+        x = np.array([row])
+        expected = model._classifier.predict_proba(model._scaler.transform(x))[0, 1]
+        assert model.probability(x) == pytest.approx(expected, abs=1e-12)
+
+
+def test_incomplete_features_and_flat_bars_teach_nothing() -> None:
+    model = OnlineDirectionModel(FEATURES, window=10, min_scored=5, train_batch=1)
+    assert model.observe("X", {"a": 1.0}, None) is None  # "b" missing
+    assert model.observe("X", {"a": 1.0, "b": float("nan")}, None) is None
+    assert model.observe("X", {"a": 1.0, "b": 2.0}, None) is None  # nothing learnt yet
+    assert model.observe("X", {"a": 0.5, "b": 1.0}, 0.0) is None  # a flat bar: no label
+    assert model.samples == 0
+    model.observe("X", {"a": 0.5, "b": 1.0}, 0.01)
+    assert model.samples == 1
+    probability = model.observe("Y", {"a": 0.5, "b": 1.0}, None)
+    assert probability is not None
+    assert 0 < probability < 1
