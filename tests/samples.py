@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starmesh.core import payloads as p
-from starmesh.core.enums import DataType
+from starmesh.core.enums import DataType, EngineState
 
 
 def sample_payloads() -> list[p.Payload]:
@@ -75,9 +75,49 @@ def sample_payloads() -> list[p.Payload]:
         p.RiskAlert(
             rule="var_95", severity="critical", message="VaR over limit", value=1.2e6, limit=1e6
         ),
+        p.RiskAlert(rule="drawdown", severity="info", message="back within", cleared=True),
         p.RiskLimitBreach(limit_name="gross", value=5e6, limit=4e6, action="reduce"),
         p.MarginStatus(
-            account="A1", equity=1e6, margin_used=4e5, margin_available=6e5, utilization=0.4
+            account="A1",
+            equity=1e6,
+            collateral_value=9e5,
+            initial_margin=6e5,
+            maintenance_margin=3e5,
+            excess_liquidity=6e5,
+            utilization=1 / 3,
+            var_1d=4e4,
+        ),
+        p.RiskLimits(
+            max_position_notional=2.5e5,
+            max_gross_notional=1e6,
+            max_orders_per_second=20,
+            symbol_position_notional={"SPY": 1.25e5},
+            reason="SPY flow toxic",
+        ),
+        p.PortfolioBalance(
+            account="paper",
+            cash=9.8e5,
+            equity=1.0002e6,
+            gross_exposure=2.02e4,
+            net_exposure=2.02e4,
+            realised_pnl=0.0,
+            unrealised_pnl=200.0,
+            commissions=1.0,
+            positions={"AAPL": 100.0},
+            avg_costs={"AAPL": 200.0},
+            prices={"AAPL": 202.0},
+        ),
+        p.Rebalance(weights={"AAPL": 0.1, "MSFT": -0.05}, reason="monthly"),
+        p.OrderCheck(order_id="o-2", symbol="AAPL", side="SELL", quantity=50, price=201.5),
+        p.OrderCheckResult(order_id="o-2", approved=False, reason="max orders per second"),
+        p.MarketStructure(
+            symbol="SPY",
+            buy_volume=1200,
+            sell_volume=800,
+            bucket_volume=2000,
+            buckets=12,
+            vpin=0.31,
+            cdf=0.64,
         ),
         p.MarginCall(account="A1", shortfall=25_000, message="deposit by close"),
         p.FlashCrashAlert(symbol="SPY", price_from=500, price_to=470, window_ms=900, message="-6%"),
@@ -93,7 +133,36 @@ def sample_payloads() -> list[p.Payload]:
             exposures={"AAPL": {"mom": 1.2}},
         ),
         p.FeatureUpdate(symbol="AAPL", features={"rsi_14": 61.0}),
+        p.FactorReturns(
+            model="toraniko",
+            as_of="2026-11-25",
+            returns={"market": 0.004, "Technology": 0.001, "mom_score": -0.0005},
+            residuals={"AAPL": 0.0021},
+        ),
+        p.FactorCovariance(
+            model="toraniko",
+            as_of="2026-11-25",
+            factors=["market", "mom_score"],
+            matrix=[[1e-4, 2e-6], [2e-6, 4e-5]],
+            observations=250,
+        ),
+        p.FactorAttribution(
+            portfolio="paper",
+            as_of="2026-11-25",
+            exposures={"mom_score": 0.3},
+            factor_returns={"mom_score": -0.0005},
+            contributions={"mom_score": -0.00015},
+        ),
         p.BacktestProgress(run_id="bt-7", fraction_done=0.5, metrics={"sharpe": 1.1}),
-        p.HealthStatus(engine="risk", instance="r1", status="healthy", uptime_s=12.5),
+        p.HealthStatus(
+            engine="risk",
+            instance="r1",
+            state=EngineState.RUNNING,
+            uptime_s=12.5,
+            messages_in=10,
+            messages_out=2,
+            last_latency_us=38.5,
+            interval_s=2.0,
+        ),
         p.ErrorInfo(code="ValueError", message="bad symbol"),
     ]

@@ -189,6 +189,25 @@ async def test_request_reply(mesh: Mesh) -> None:
     assert len({r.correlation_id for r in replies}) == 50
 
 
+async def test_a_handler_may_wait_for_a_reply(mesh: Mesh) -> None:
+    """A request made inside a handler gets its reply though the handler holds its turn."""
+    strategy = await mesh.client(E.STRATEGY)
+    portfolio = await mesh.client(E.PORTFOLIO)
+    risk = await mesh.client(E.RISK)
+    await risk.serve("risk.rpc.check", lambda request: {"approved": request.payload["n"] % 2 == 0})
+    verdicts = Collector()
+
+    async def on_signal(message: Message) -> None:
+        reply = await portfolio.request("risk.rpc.check", message.payload, timeout=5)
+        verdicts(reply)
+
+    await portfolio.subscribe("strategy.signals.*", on_signal)
+    for n in range(3):
+        await strategy.publish("strategy.signals.buy", {"n": n})
+    await verdicts.wait_for(3)
+    assert [m.payload["approved"] for m in verdicts.messages] == [True, False, True]
+
+
 async def test_reply_correlation_id_is_the_request_id(mesh: Mesh) -> None:
     portfolio = await mesh.client(E.PORTFOLIO)
     strategy = await mesh.client(E.STRATEGY)
@@ -212,9 +231,10 @@ async def test_a_failing_responder_raises_remote_error_at_the_requester(mesh: Me
         raise ValueError(f"no account {request.payload['account']}")
 
     await portfolio.serve("portfolio.rpc.positions", broken)
-    with pytest.raises(RemoteError, match="ValueError: no account Z9") as caught:
+    with pytest.raises(RemoteError, match="ValueError: the responder failed") as caught:
         await strategy.request("portfolio.rpc.positions", {"account": "Z9"})
     assert caught.value.code == "ValueError"
+    assert "Z9" not in str(caught.value)  # its text stays with the responder's log
 
 
 async def test_request_to_a_topic_nobody_serves_fails_at_once(mesh: Mesh) -> None:

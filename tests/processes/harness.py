@@ -14,29 +14,23 @@ from starmesh.bus.redis.replies import as_bytes
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Worker:
-    def __init__(self, role: str, url: str, prefix: str, instance: str, *options: str) -> None:
-        self.instance = instance
-        self.prefix = prefix
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.processes.worker", role, url, prefix, instance, *options],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+class Process:
+    """A test's child process that prints ``ready`` once it works; killed or stopped at will."""
+
+    instance: str
+    process: subprocess.Popen[str]
 
     async def ready(self, timeout: float = 30.0) -> None:
         assert self.process.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(self.process.stdout.readline), timeout)
         if line.strip() != "ready":
             _, err = self.process.communicate(timeout=10)
-            raise AssertionError(f"worker {self.instance} did not start: {line!r}\n{err}")
+            raise AssertionError(f"{self.instance} did not start: {line!r}\n{err}")
 
     def kill(self) -> None:
         """kill -9: no goodbye, its fetched messages stay pending in Redis."""
         self.process.kill()
-        self.process.wait(10)
+        self.process.communicate(timeout=10)
 
     def stop(self) -> str:
         if self.process.poll() is None:
@@ -47,6 +41,19 @@ class Worker:
             self.process.kill()
             _, err = self.process.communicate(timeout=10)
         return err
+
+
+class Worker(Process):
+    def __init__(self, role: str, url: str, prefix: str, instance: str, *options: str) -> None:
+        self.instance = instance
+        self.prefix = prefix
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.processes.worker", role, url, prefix, instance, *options],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     async def handled(self, redis: aioredis.Redis) -> list[str]:
         raw = await redis.lrange(f"{self.prefix}:test:handled:{self.instance}", 0, -1)

@@ -4,8 +4,9 @@
 
 It prints ``ready`` once subscribed, then works until SIGTERM (a clean stop) or SIGKILL.
 What it handles it records in Redis (``<prefix>:test:handled:<instance>``, one RPUSH per
-message, before returning from the handler), so the test can check from outside what was
-handled and by whom, even after a kill -9.
+message, before returning from the handler; on the bus's server, or ``--record-url`` when the
+bus is a cluster), so the test can check from outside what was handled and by whom, even
+after a kill -9.
 
 Roles:
   consumer   a PORTFOLIO instance: records the ``n`` of every ``strategy.signals.*``
@@ -33,7 +34,7 @@ async def main(args: argparse.Namespace) -> None:
     client = create_messagebus_client(
         engine, url=args.url, instance=args.instance, settings=settings
     )
-    recorder = aioredis.Redis.from_url(args.url)
+    recorder = aioredis.Redis.from_url(args.record_url or args.url)
     handled_key = f"{args.prefix}:test:handled:{args.instance}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,5 +76,6 @@ if __name__ == "__main__":
     parser.add_argument("instance")
     parser.add_argument("--handle-delay", type=float, default=0.0)
     parser.add_argument("--claim-idle-ms", type=int, default=1_000)
+    parser.add_argument("--record-url", help="A single server to record on (the bus: a cluster).")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)
