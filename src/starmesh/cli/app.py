@@ -2,31 +2,56 @@
 
 from __future__ import annotations
 
-import json
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from starmesh.__about__ import __version__
 from starmesh.bench.loops import LoopName, available_loops, run_on
+from starmesh.cli import backtest as backtest_commands
+from starmesh.cli import bench as bench_commands
+from starmesh.cli import doctor as doctor_commands
+from starmesh.cli import errors
 from starmesh.cli import hub as hub_commands
+from starmesh.cli import ledger as ledger_commands
+from starmesh.cli import redis_dev as redis_commands
+from starmesh.cli import security as security_commands
 from starmesh.cli import sources as sources_commands
+from starmesh.cli import up as up_commands
+from starmesh.cli.ledger import DatabaseUrlOption, resolve_database_url
+from starmesh.cli.options import BusUrlOption, MarketdataUrlOption, PlatformConfigOption
+from starmesh.core.enums import EngineType
 
 app = typer.Typer(
     name="starmesh",
     help="The communication layer of a multi-engine trading platform.",
     no_args_is_help=True,
     add_completion=False,
+    # A traceback's locals would show URLs with their passwords.
+    pretty_exceptions_show_locals=False,
 )
-bench_app = typer.Typer(help="Measure starmesh beside a baseline; results go to JSON.")
-app.add_typer(bench_app, name="bench")
 console = Console()
+_debug = False
+"""``starmesh --debug``: errors a user can fix keep their traceback."""
+bench_commands.register(app, console)
+backtest_commands.register(app, console)
+up_commands.register(app, console)
+redis_commands.register(app, console)
 hub_commands.register(app, console)
 sources_commands.register(app)
+security_commands.register(app, console)
+ledger_commands.register(app, console)
+doctor_commands.register(app, console)
 
+NoLedgerOption = Annotated[
+    bool, typer.Option("--no-ledger", help="Keep no ledger: nothing persists, nothing resumes.")
+]
 LoopOption = Annotated[
     str, typer.Option("--loop", help="Event loop: asyncio, uvloop, or all (benchmarks).")
 ]
@@ -42,6 +67,33 @@ def _loops(choice: str, allow_all: bool) -> list[LoopName]:
     raise typer.BadParameter(f"loop must be one of {', '.join(available)}")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        console.print(f"starmesh {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def starmesh(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print the installed version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of a failure, not only its cause.")
+    ] = False,
+) -> None:
+    """The communication layer of a multi-engine trading platform."""
+    global _debug
+    _debug = debug
+
+
 @app.command()
 def version() -> None:
     """Print the installed version."""
@@ -53,202 +105,181 @@ def run(
     duration: Annotated[
         float | None, typer.Option(help="Seconds to run; default: until Ctrl-C.", min=0.1)
     ] = None,
-    rate: Annotated[float, typer.Option(help="Simulated quotes per second.", min=1)] = 2_000,
-    loop: LoopOption = "asyncio",
+    rate: Annotated[
+        float, typer.Option(help="Simulated quotes per second, all symbols together.", min=1)
+    ] = 1_000,
+    symbols: Annotated[
+        int, typer.Option(help="How many symbols of the simulated universe to trade.", min=1)
+    ] = 20,
+    source: Annotated[str, typer.Option(help="Market data: simulated or replay.")] = "simulated",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated market.")] = 7,
+    scenario: Annotated[
+        str | None, typer.Option(help="flash-crash: one symbol falls 8% at once, 5 s in.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write routes, hub and engine figures as JSON on exit.")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Engine Logic Bus (redis://...); default: STARMESH_BUS_URL, else embedded."
+        ),
+    ] = None,
+    marketdata_url: MarketdataUrlOption = None,
+    dashboard_port: Annotated[
+        int, typer.Option(help="Port of the live dashboard (0: any free one).", min=0, max=65535)
+    ] = 8600,
+    dashboard: Annotated[bool, typer.Option(help="Serve the live dashboard.")] = True,
+    engines: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated engines to run (default: all but backtesting)."),
+    ] = None,
+    loop: Annotated[str, typer.Option("--loop", help="Event loop: asyncio or uvloop.")] = "asyncio",
+    database_url: DatabaseUrlOption = None,
+    no_ledger: NoLedgerOption = False,
 ) -> None:
-    """Run the platform on the embedded bus: engines exchanging messages, live."""
-    from starmesh.cli.live import run_demo
+    """Run the platform: the MarketData Hub and the engines, in one process, live.
+
+    On the embedded bus (no server), unless --url or STARMESH_BUS_URL names a Redis.
+    The first line says which; the display and --report show the quote rate achieved.
+    """
+    from starmesh.cli.live import run_platform, write_report
+    from starmesh.core.enums import EngineType
+    from starmesh.marketdata.sources.replay import default_replay_files
+    from starmesh.marketdata.sources.simulated import DEFAULT_UNIVERSE
+    from starmesh.platform.config import ALL_ENGINES, PlatformConfig
+    from starmesh.storage import StorageError
 
     (chosen,) = _loops(loop, allow_all=False)
-    run_on(chosen, run_demo(duration, rate, console))
-
-
-@bench_app.command("memory")
-def bench_memory(
-    messages: Annotated[
-        int, typer.Option(help="Messages per throughput run.", min=1_000)
-    ] = 300_000,
-    rate: Annotated[float, typer.Option(help="Paced rate for latency, msg/s.", min=1)] = 10_000,
-    seconds: Annotated[float, typer.Option(help="Seconds of paced latency samples.", min=0.1)] = 3,
-    repeats: Annotated[int, typer.Option(help="Throughput runs per side.", min=1)] = 3,
-    loop: LoopOption = "all",
-    output: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path(
-        "bench-results/memory.json"
-    ),
-) -> None:
-    """Publish -> handler on the embedded bus, beside a bare asyncio.Queue hop."""
-    from starmesh.bench.machine import write_report
-    from starmesh.bench.memory import TARGETS, run_memory_bench
-
-    loops = _loops(loop, allow_all=True)
-    config = {
-        "messages": messages,
-        "rate": rate,
-        "seconds": seconds,
-        "repeats": repeats,
-        "loops": loops,
-        "targets": TARGETS,
-    }
-    with console.status("measuring the memory transport..."):
-        results = run_memory_bench(
-            messages=messages, rate=rate, seconds=seconds, repeats=repeats, loops=loops
+    if source not in ("simulated", "replay"):
+        raise typer.BadParameter("must be simulated or replay", param_hint="--source")
+    if scenario not in (None, "flash-crash"):
+        raise typer.BadParameter("the one scenario is flash-crash", param_hint="--scenario")
+    if symbols > len(DEFAULT_UNIVERSE):
+        raise typer.BadParameter(
+            f"the simulated universe has {len(DEFAULT_UNIVERSE)} symbols", param_hint="--symbols"
         )
-    write_report(output, "memory", config, results)
-    table = Table(title="starmesh bench memory (median of runs; latency one-way)")
-    for column in ("loop", "side", "msg/s", "p50 µs", "p90 µs", "p99 µs", "max µs"):
-        table.add_column(column, justify="right")
-    for name, result in results.items():
-        for side in ("starmesh", "baseline_asyncio_queue"):
-            throughput = result["throughput"][side]
-            latency = result["latency"][side]
-            table.add_row(
-                name,
-                side,
-                f"{throughput['median_msgs_per_s']:,}",
-                f"{latency['p50_us']}",
-                f"{latency['p90_us']}",
-                f"{latency['p99_us']}",
-                f"{latency['max_us']}",
-            )
-        table.add_row(
-            name,
-            "starmesh / baseline",
-            f"{result['throughput']['starmesh_over_baseline']}",
-            f"{result['latency']['p50_over_baseline']}",
-            "",
-            f"{result['latency']['p99_over_baseline']}",
-            "",
-        )
-    console.print(table)
-    console.print(json.dumps({k: v["targets_met"] for k, v in results.items()}))
-    console.print(f"results written to {output}")
-
-
-@bench_app.command("redis")
-def bench_redis(
-    url: Annotated[
-        str | None, typer.Option(help="Use this Redis (default: start a private redis-server).")
-    ] = None,
-    rate: Annotated[float, typer.Option(help="Paced rate for latency, msg/s.", min=1)] = 2_000,
-    seconds: Annotated[float, typer.Option(help="Seconds of paced latency samples.", min=0.5)] = 5,
-    messages: Annotated[
-        int, typer.Option(help="Messages in the throughput run.", min=1_000)
-    ] = 200_000,
-    backlog: Annotated[
-        int, typer.Option(help="NORMAL messages ahead of the FLASH_CRASH one.", min=1)
-    ] = 50_000,
-    loop: LoopOption = "all",
-    output: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path(
-        "bench-results/redis.json"
-    ),
-) -> None:
-    """Engine -> engine over Redis Streams in two processes, beside a bare redis-py loop."""
-    from starmesh.bench.machine import write_report
-    from starmesh.bench.redis import TARGETS, run_redis_bench
-
-    loops = _loops(loop, allow_all=True)
-    config = {"url": url, "rate": rate, "seconds": seconds, "messages": messages,
-              "backlog": backlog, "loops": loops, "targets": TARGETS}  # fmt: skip
-    with console.status("measuring the Redis transport..."):
-        results = run_redis_bench(
-            url=url, rate=rate, seconds=seconds, messages=messages, backlog=backlog, loops=loops
-        )
-    write_report(output, "redis", config, results)
-    table = Table(title=f"starmesh bench redis (Redis {results['redis']}, two processes)")
-    for column in ("loop", "side", "p50 µs", "p99 µs", "max µs", "msg/s", "lossless",
-                   "flash p50 ms", "flash max ms"):  # fmt: skip
-        table.add_column(column, justify="right")
-    for name in loops:
-        result = results[name]
-        for side, flash_side in (("starmesh", "starmesh"), ("baseline_redis_py", "baseline_fifo")):
-            latency = result["latency"][side]
-            throughput = result["throughput"][side]
-            flash = result["flash_crash_behind_backlog"][flash_side]
-            table.add_row(
-                name, side, f"{latency['p50_us']}", f"{latency['p99_us']}", f"{latency['max_us']}",
-                f"{throughput['msgs_per_s']:,}", str(throughput["zero_loss"]),
-                f"{flash['latency_ms']['p50_us']}", f"{flash['latency_ms']['max_us']}",
-            )  # fmt: skip
-    console.print(table)
-    console.print(json.dumps({name: results[name]["targets_met"] for name in loops}))
-    console.print(f"results written to {output}")
-
-
-@bench_app.command("hub")
-def bench_hub(
-    url: Annotated[
-        str | None, typer.Option(help="Use this Redis (default: start a private redis-server).")
-    ] = None,
-    calls: Annotated[int, typer.Option(help="L1 get_data calls.", min=1_000)] = 200_000,
-    seconds: Annotated[float, typer.Option(help="Seconds of requests over Redis.", min=0.5)] = 5,
-    inflight: Annotated[
-        list[int] | None,
-        typer.Option(help="Requests under way per client; repeat for a sweep (default 1, 2, 4)."),
-    ] = None,
-    zipf_rate: Annotated[
-        float, typer.Option(help="Zipf: requests per engine per simulated second.", min=1)
-    ] = 2_000,
-    zipf_seconds: Annotated[float, typer.Option(help="Zipf: simulated seconds.", min=1)] = 60,
-    loop: LoopOption = "all",
-    output: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path(
-        "bench-results/hub.json"
-    ),
-) -> None:
-    """The MarketData Hub: L1 get_data, requests over Redis from 13 engines, a Zipf workload."""
-    from starmesh.bench.hub import TARGETS, run_hub_bench
-    from starmesh.bench.machine import write_report
-
-    loops = _loops(loop, allow_all=True)
-    inflight = inflight or [1, 2, 4]
-    if min(inflight) < 1:
-        raise typer.BadParameter("every --inflight must be at least 1", param_hint="--inflight")
-    config = {"url": url, "calls": calls, "seconds": seconds, "inflight": inflight,
-              "zipf_rate": zipf_rate, "zipf_seconds": zipf_seconds, "loops": loops,
-              "targets": TARGETS}  # fmt: skip
-    with console.status("measuring the MarketData Hub..."):
-        results = run_hub_bench(
-            url=url, calls=calls, seconds=seconds, inflight=inflight, zipf_rate=zipf_rate,
-            zipf_seconds=zipf_seconds, loops=loops,
+    universe = list(default_replay_files()) if source == "replay" else DEFAULT_UNIVERSE[:symbols]
+    chosen_engines = ALL_ENGINES if engines is None else _engine_list(engines)
+    if EngineType.WEBSOCKET not in chosen_engines:
+        dashboard = False  # the dashboard is the WebSocket engine's
+    try:
+        config = PlatformConfig(
+            symbols=tuple(universe), source=source, seed=seed,  # type: ignore[arg-type]
+            quotes_per_second=rate, scenario=scenario,  # type: ignore[arg-type]
+            engines=chosen_engines,
         )  # fmt: skip
-    write_report(output, "hub", config, results)
-    table = Table(title="starmesh bench hub")
-    for column in ("loop", "measure", "side", "per s", "p50 µs", "p99 µs", "CPU µs/req"):
-        table.add_column(column, justify="right")
-    for name in loops:
-        l1 = results[name]["l1"]
-        for side in ("starmesh", "baseline_async_dict_lookup"):
-            figures = l1[side]
-            table.add_row(
-                name, "L1 get_data", side, f"{figures['calls_per_s']:,}",
-                f"{figures['p50_us']}", f"{figures['p99_us']}", "",
-            )  # fmt: skip
-        for point in results[name]["over_redis"]["points"]:
-            measure = f"Redis, 13x{point['inflight_per_client']}"
-            for side in ("starmesh", "baseline_redis_py"):
-                figures = point[side]
-                table.add_row(
-                    name, measure, side, f"{figures['requests_per_s']:,}",
-                    f"{figures['p50_us']}", f"{figures['p99_us']}",
-                    f"{figures['cpu_us_per_request']['total']}",
-                )  # fmt: skip
-    console.print(table)
-    best = results["best"]
-    console.print(
-        f"{TARGETS['redis_requests_per_s']:,} req/s over Redis would take "
-        f"{best['redis_cores_for_target_rate']} cores at the cheapest CPU cost per request "
-        f"measured; this machine has {best['cpus']}."
-    )
-    zipf = results["zipf"]
-    hub, own = zipf["starmesh_hub"], zipf["baseline_cache_per_engine"]
-    console.print(
-        f"Zipf, {zipf['engines']} engines x {zipf['requests_per_engine_per_s']:,.0f} req/s over "
-        f"{zipf['symbols']} symbols for {zipf['simulated_seconds']:g} simulated s: hub hit rate "
-        f"{hub['hit_rate']:.2%}, upstream {hub['upstream_share']:.2%} of requests "
-        f"(a cache per engine: {own['upstream_share']:.2%})"
-    )
-    console.print(json.dumps(results["targets_met"]))
-    console.print(f"results written to {output}")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    ledger = None if no_ledger else resolve_database_url(database_url)
+    try:
+        platform = run_on(
+            chosen,
+            run_platform(config, duration=duration, console=console, url=url,
+                         marketdata_url=marketdata_url, database_url=ledger,
+                         dashboard=("127.0.0.1", dashboard_port) if dashboard else None),
+        )  # fmt: skip
+    except StorageError as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if report is not None:
+        write_report(platform, report)
+        console.print(f"report written to {report}")
 
 
-def main() -> None:
-    app()
+def _engine_list(names: str) -> tuple[EngineType, ...]:
+    """``risk,strategy`` as engine types, in the platform's start order; a usage error names
+    what is unknown."""
+    from starmesh.platform.config import ALL_ENGINES
+
+    asked = [name.strip().lower() for name in names.split(",") if name.strip()]
+    known = {engine.value: engine for engine in ALL_ENGINES}
+    unknown = [name for name in asked if name not in known]
+    if unknown or not asked:
+        raise typer.BadParameter(
+            f"unknown engines {unknown}; choose among {', '.join(known)}"
+            if unknown
+            else "name at least one engine",
+            param_hint="--engines",
+        )
+    wanted = {EngineType(name) for name in asked}
+    return tuple(engine for engine in ALL_ENGINES if engine in wanted)
+
+
+@app.command()
+def engine(
+    name: Annotated[str, typer.Argument(help="The engine: marketdata (the hub), risk, ...")],
+    url: BusUrlOption = None,
+    marketdata_url: MarketdataUrlOption = None,
+    config: PlatformConfigOption = None,
+    host: Annotated[str, typer.Option(help="HTTP interface to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="HTTP port (default: the engine's own; 0: any free one).")
+    ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(help="This instance's name (default: host-pid); keep it across restarts."),
+    ] = None,
+    loop: Annotated[str, typer.Option("--loop", help="Event loop: asyncio or uvloop.")] = "asyncio",
+    database_url: DatabaseUrlOption = None,
+    no_ledger: NoLedgerOption = False,
+) -> None:
+    """Run one engine in this process, on Redis, with /health and /metrics on its port
+    (risk, portfolio and strategy with their ledger, resuming from it)."""
+    import msgspec
+
+    from starmesh.client.factory import parse_engine
+    from starmesh.core.config import Settings
+    from starmesh.core.errors import ConfigurationError
+    from starmesh.platform.config import PlatformConfig
+    from starmesh.platform.engine_process import run_engine_process
+    from starmesh.storage import StorageError
+
+    (chosen,) = _loops(loop, allow_all=False)
+    try:
+        kind = parse_engine(name)
+    except ConfigurationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from None
+    settings = Settings()
+    url = url or settings.bus_address
+    if url is None:
+        raise typer.BadParameter(
+            "an engine alone needs a server bus: give --url redis://... (or STARMESH_BUS_URL); "
+            "`starmesh run` runs every engine in one process on the embedded bus",
+            param_hint="--url",
+        )
+    platform_config = PlatformConfig()
+    if config is not None:
+        try:
+            platform_config = msgspec.json.decode(config.read_bytes(), type=PlatformConfig)
+        except (OSError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise typer.BadParameter(f"{config}: {exc}", param_hint="--config") from None
+    ledger = None if no_ledger else resolve_database_url(database_url)
+    try:
+        run_on(
+            chosen,
+            run_engine_process(
+                kind, platform_config, url=url, marketdata_url=marketdata_url,
+                settings=settings, host=host, port=port, instance=instance, database_url=ledger,
+                announce=lambda line: console.print(line, soft_wrap=True),
+            ),
+        )  # fmt: skip
+    except StorageError as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``starmesh`` command. A failure a user can fix (no Redis at the URL, a server that
+    is not Redis, a bad STARMESH_* value, any StarmeshError) is one line, not a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="starmesh")
+    except Exception as error:
+        message = None if _debug else errors.explain(error, args, os.environ)
+        if message is None:
+            raise
+        stderr = Console(stderr=True, highlight=False)
+        stderr.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+        stderr.print("(starmesh --debug ... shows the traceback)")
+        sys.exit(1)

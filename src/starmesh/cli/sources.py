@@ -15,17 +15,16 @@ import msgspec
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from starmesh.cli.tables import ResultTable, to_terminal
 from starmesh.core.clock import MonotonicClock
 from starmesh.core.config import Settings
 from starmesh.marketdata.source import RateLimit, SourceStatus
 from starmesh.marketdata.sources import SOURCE_FACTORIES
 
-__all__ = ["HubSourceStats", "fetch_hub_stats", "register"]
+__all__ = ["HubSourceStats", "details_table", "fetch_hub_stats", "register"]
 
 STATS_TIMEOUT_S: Final = 3.0
-_UNITS: Final = ((86_400, "day"), (3_600, "hour"), (60, "min"), (1, "s"))
 
 
 class HubSourceStats(msgspec.Struct, frozen=True):
@@ -67,25 +66,13 @@ async def _statuses(settings: Settings) -> list[tuple[SourceStatus, RateLimit]]:
     return rows
 
 
-def limit_text(limit: RateLimit) -> str:
-    """``25/day``, ``1,000/hour``, ``45/s``: a declared limit in its natural unit."""
-    for seconds, unit in _UNITS:
-        if limit.per_seconds == seconds:
-            return f"{limit.requests:,g}/{unit}"
-    return str(limit)
-
-
 def _table(
     rows: list[tuple[SourceStatus, RateLimit]], stats: dict[str, HubSourceStats] | None
-) -> Table:
-    table = Table(title="starmesh sources")
-    table.add_column("source", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("limit", justify="right", no_wrap=True)
+) -> ResultTable:
+    columns = ["source", "state", "limit"]
     if stats is not None:
-        for column in ("calls", "errors", "breaker", "conns"):
-            table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("detail")
+        columns += ["calls", "errors", "breaker", "conns"]
+    table = ResultTable("starmesh sources", columns)
     for status, limit in rows:
         state: str = status.state
         usage: list[str] = []
@@ -98,10 +85,16 @@ def _table(
                 usage = [f"{seen.upstream_calls:,}", f"{seen.errors:,}", seen.breaker,
                          str(seen.connections)]  # fmt: skip
         style = {"configured": "green", "unconfigured": "yellow", "open": "red"}[state]
-        table.add_row(
-            status.name, f"[{style}]{state}[/]", limit_text(limit), *usage, escape(status.detail)
-        )
+        table.rows.append([status.name, f"[{style}]{state}[/]", str(limit), *usage])
     return table
+
+
+def details_table(title: str, details: list[tuple[str, str]]) -> ResultTable:
+    """What each source needs or uses, below the figures: a column of its own would be
+    squeezed to nothing beside them on an 80-column terminal."""
+    return ResultTable(
+        title, ["source", "detail"], [[name, escape(text)] for name, text in details]
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -124,6 +117,8 @@ def register(app: typer.Typer) -> None:
 
         rows, stats = asyncio.run(gather())
         console = Console()
-        console.print(_table(rows, stats if isinstance(stats, dict) else None))
+        console.print(to_terminal(_table(rows, stats if isinstance(stats, dict) else None)))
+        details = [(status.name, status.detail) for status, _ in rows if status.detail]
+        console.print(to_terminal(details_table("what each source needs or uses", details)))
         if isinstance(stats, str):
             console.print(stats, markup=False)
