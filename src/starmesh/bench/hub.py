@@ -245,8 +245,11 @@ async def _zipf(
     own_caches: list[dict[str, float]] = [{} for _ in range(engines)]
     own_upstream = 0
     engine_names = [e.value for e in list(EngineType)[:engines]]
+    per_second = round(1 / tick)
+    hit_rates: list[float] = []
+    last_hits = last_lookups = 0
     async with hub:
-        for _ in range(round(seconds / tick)):
+        for step in range(round(seconds / tick)):
             for engine in range(engines):
                 drawn = rng.choice(symbols, size=per_tick, p=probabilities)
                 now, cache = clock.monotonic(), own_caches[engine]
@@ -258,6 +261,13 @@ async def _zipf(
                         own_upstream += 1
             clock.advance(tick)
             await hub.idle()
+            if (step + 1) % per_second == 0:  # the hit rate of each simulated second
+                so_far = hub.stats()
+                hits = so_far["cache_hits"]
+                lookups = hits + so_far["cache_misses"]
+                asked = lookups - last_lookups
+                hit_rates.append(round((hits - last_hits) / asked, 4) if asked else 0.0)
+                last_hits, last_lookups = hits, lookups
         stats = hub.stats()
     requests = stats["requests"]
     return {
@@ -274,6 +284,7 @@ async def _zipf(
             "upstream_share": round(stats["upstream_total"] / requests, 4),
             "refreshes_ahead": stats["refreshes_ahead"],
         },
+        "hit_rate_per_s": hit_rates,
         "baseline_cache_per_engine": {
             "upstream_calls": own_upstream,
             "upstream_share": round(own_upstream / requests, 4),

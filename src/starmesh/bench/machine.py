@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ def _git_revision() -> str | None:
     return result.stdout.strip() or None
 
 
+_PACKAGES = ("msgspec", "redis", "hiredis", "uvloop", "nautilus_trader", "faststream", "numpy")
+
+
+def _versions() -> dict[str, str | None]:
+    """Versions of what the numbers depend on: starmesh's own dependencies and the peers."""
+    found: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
@@ -50,6 +65,7 @@ def machine_info() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "starmesh": __version__,
         "git": _git_revision(),
+        "versions": _versions(),
     }
 
 

@@ -39,7 +39,22 @@ from starmesh.core.ids import message_id
 from starmesh.core.message import Message
 from starmesh.testing import RedisServer
 
-__all__ = ["TARGETS", "run_redis_bench"]
+__all__ = [
+    "PAYLOAD",
+    "TARGETS",
+    "Peer",
+    "baseline_latency",
+    "baseline_throughput",
+    "bench_client",
+    "pending_count",
+    "publish_concurrently",
+    "redis_version",
+    "run_redis_bench",
+    "starmesh_latency",
+    "starmesh_throughput",
+    "throughput_of",
+    "wire_message",
+]
 
 TARGETS = {
     "latency_p50_us": 250.0,
@@ -47,7 +62,7 @@ TARGETS = {
     "throughput_msgs_per_s": 100_000,
     "flash_latency_ms": 2.0,
 }
-_PAYLOAD = {"symbol": "AAPL", "action": "BUY", "quantity": 100}
+PAYLOAD = {"symbol": "AAPL", "action": "BUY", "quantity": 100}
 _WARMUP = 500
 _PUBLISHERS = 256
 _FLASHES = 20
@@ -55,7 +70,7 @@ _FLASH_EVERY_S = 0.005
 """FLASH_CRASH messages go out this often once the receiver has started on its backlog."""
 
 
-class _Peer:
+class Peer:
     def __init__(self, impl: str, mode: str, url: str, prefix: str, expected: int, loop: str):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "starmesh.bench.redis_peer", impl, mode, url, prefix,
@@ -79,7 +94,7 @@ class _Peer:
         return result
 
 
-def _client(
+def bench_client(
     engine: EngineType, url: str, prefix: str, instance: str | None = None
 ) -> MessageBusClient:
     return create_messagebus_client(
@@ -87,22 +102,22 @@ def _client(
     )
 
 
-def _wire_message(codec: MessageCodec, priority: MessagePriority = MessagePriority.NORMAL) -> bytes:
+def wire_message(codec: MessageCodec, priority: MessagePriority = MessagePriority.NORMAL) -> bytes:
     """A starmesh message encoded at this instant: the baseline moves the same bytes."""
     now = time.time_ns()
     return codec.encode(
         Message(
             id=message_id(now), topic="bench.baseline", type=MessageType.EVENT,
             source=EngineType.STRATEGY, instance="bench", priority=priority,
-            ts_event=now, ts_publish=now, payload=_PAYLOAD,
+            ts_event=now, ts_publish=now, payload=PAYLOAD,
         )
     )  # fmt: skip
 
 
-async def _publish_concurrently(bus: MessageBusClient, count: int, topic: str) -> None:
+async def publish_concurrently(bus: MessageBusClient, count: int, topic: str) -> None:
     async def publisher(first: int) -> None:
         for _ in range(first, count, _PUBLISHERS):
-            await bus.publish(topic, _PAYLOAD)
+            await bus.publish(topic, PAYLOAD)
 
     await asyncio.gather(*(publisher(k) for k in range(_PUBLISHERS)))
 
@@ -110,25 +125,25 @@ async def _publish_concurrently(bus: MessageBusClient, count: int, topic: str) -
 # --- latency ---------------------------------------------------------------------------------
 
 
-async def _starmesh_latency(
+async def starmesh_latency(
     url: str, prefix: str, rate: float, count: int, loop: str
 ) -> dict[str, Any]:
-    peer = _Peer("starmesh", "latency", url, prefix, count, loop)
+    peer = Peer("starmesh", "latency", url, prefix, count, loop)
     await peer.ready()
-    async with _client(EngineType.STRATEGY, url, prefix) as bus:
-        await send_paced(count, rate, lambda _: bus.publish("bench.latency", _PAYLOAD))
+    async with bench_client(EngineType.STRATEGY, url, prefix) as bus:
+        await send_paced(count, rate, lambda _: bus.publish("bench.latency", PAYLOAD))
     return latency_summary((await peer.result())["latencies_ns"][_WARMUP:])
 
 
-async def _baseline_latency(
+async def baseline_latency(
     url: str, prefix: str, rate: float, count: int, loop: str
 ) -> dict[str, Any]:
-    peer = _Peer("baseline", "latency", url, prefix, count, loop)
+    peer = Peer("baseline", "latency", url, prefix, count, loop)
     await peer.ready()
     redis = aioredis.Redis.from_url(url)
     codec = MessageCodec()
     stream = f"{prefix}:baseline"
-    await send_paced(count, rate, lambda _: redis.xadd(stream, {"m": _wire_message(codec)}))
+    await send_paced(count, rate, lambda _: redis.xadd(stream, {"m": wire_message(codec)}))
     await redis.aclose()
     return latency_summary((await peer.result())["latencies_ns"][_WARMUP:])
 
@@ -136,7 +151,7 @@ async def _baseline_latency(
 # --- throughput ------------------------------------------------------------------------------
 
 
-async def _pending(url: str, key: str, group: str) -> int:
+async def pending_count(url: str, key: str, group: str) -> int:
     redis = aioredis.Redis.from_url(url)
     try:
         summary = await redis.xpending(key, group)
@@ -145,19 +160,19 @@ async def _pending(url: str, key: str, group: str) -> int:
         await redis.aclose()
 
 
-async def _starmesh_throughput(url: str, prefix: str, messages: int, loop: str) -> dict[str, Any]:
-    peer = _Peer("starmesh", "throughput", url, prefix, messages, loop)
+async def starmesh_throughput(url: str, prefix: str, messages: int, loop: str) -> dict[str, Any]:
+    peer = Peer("starmesh", "throughput", url, prefix, messages, loop)
     await peer.ready()
-    async with _client(EngineType.STRATEGY, url, prefix) as bus:
+    async with bench_client(EngineType.STRATEGY, url, prefix) as bus:
         started = time.time_ns()
-        await _publish_concurrently(bus, messages, "bench.throughput")
+        await publish_concurrently(bus, messages, "bench.throughput")
     result = await peer.result()
-    pending = await _pending(url, f"{prefix}:{{portfolio}}:inbox:normal", "portfolio")
-    return _throughput(messages, started, result, pending)
+    pending = await pending_count(url, f"{prefix}:{{portfolio}}:inbox:normal", "portfolio")
+    return throughput_of(messages, started, result, pending)
 
 
-async def _baseline_throughput(url: str, prefix: str, messages: int, loop: str) -> dict[str, Any]:
-    peer = _Peer("baseline", "throughput", url, prefix, messages, loop)
+async def baseline_throughput(url: str, prefix: str, messages: int, loop: str) -> dict[str, Any]:
+    peer = Peer("baseline", "throughput", url, prefix, messages, loop)
     await peer.ready()
     redis = aioredis.Redis.from_url(url)
     codec = MessageCodec()
@@ -166,14 +181,14 @@ async def _baseline_throughput(url: str, prefix: str, messages: int, loop: str) 
     for first in range(0, messages, 1_000):
         async with redis.pipeline(transaction=False) as pipe:
             for _ in range(first, min(first + 1_000, messages)):
-                pipe.xadd(stream, {"m": _wire_message(codec)})
+                pipe.xadd(stream, {"m": wire_message(codec)})
             await pipe.execute()
     await redis.aclose()
     result = await peer.result()
-    return _throughput(messages, started, result, await _pending(url, stream, "bench"))
+    return throughput_of(messages, started, result, await pending_count(url, stream, "bench"))
 
 
-def _throughput(
+def throughput_of(
     messages: int, started_ns: int, result: dict[str, Any], pending: int
 ) -> dict[str, Any]:
     seconds = (result["last_ns"] - started_ns) / 1e9
@@ -191,17 +206,17 @@ def _throughput(
 
 
 async def _starmesh_flash(url: str, prefix: str, backlog: int, loop: str) -> dict[str, Any]:
-    registrar = _client(EngineType.PORTFOLIO, url, prefix, instance="bench-registrar")
+    registrar = bench_client(EngineType.PORTFOLIO, url, prefix, instance="bench-registrar")
     await registrar.subscribe("bench.*", lambda message: None)
     async with registrar:
         pass  # the engine's subscription stays registered: the backlog waits for it
-    async with _client(EngineType.STRATEGY, url, prefix) as bus:
-        await _publish_concurrently(bus, backlog, "bench.backlog")
-        peer = _Peer("starmesh", "flash", url, prefix, backlog + _FLASHES, loop)
+    async with bench_client(EngineType.STRATEGY, url, prefix) as bus:
+        await publish_concurrently(bus, backlog, "bench.backlog")
+        peer = Peer("starmesh", "flash", url, prefix, backlog + _FLASHES, loop)
         await peer.ready()
         for _ in range(_FLASHES):
             await asyncio.sleep(_FLASH_EVERY_S)  # the receiver is busy, its buffer full
-            await bus.publish("bench.flash", _PAYLOAD, priority=MessagePriority.FLASH_CRASH)
+            await bus.publish("bench.flash", PAYLOAD, priority=MessagePriority.FLASH_CRASH)
         result = await peer.result()
     return _flash(backlog, result)
 
@@ -213,15 +228,19 @@ async def _baseline_flash(url: str, prefix: str, backlog: int, loop: str) -> dic
     for first in range(0, backlog, 1_000):
         async with redis.pipeline(transaction=False) as pipe:
             for _ in range(first, min(first + 1_000, backlog)):
-                pipe.xadd(stream, {"m": _wire_message(codec)})
+                pipe.xadd(stream, {"m": wire_message(codec)})
             await pipe.execute()
-    peer = _Peer("baseline", "flash", url, prefix, backlog + _FLASHES, loop)
+    peer = Peer("baseline", "flash", url, prefix, backlog + _FLASHES, loop)
     await peer.ready()
     for _ in range(_FLASHES):
         await asyncio.sleep(_FLASH_EVERY_S)
-        await redis.xadd(stream, {"m": _wire_message(codec, MessagePriority.FLASH_CRASH)})
+        await redis.xadd(stream, {"m": wire_message(codec, MessagePriority.FLASH_CRASH)})
     await redis.aclose()
     return _flash(backlog, await peer.result())
+
+
+def _to_ms(us: float | list[float]) -> float | list[float]:
+    return [v / 1000 for v in us] if isinstance(us, list) else us / 1000
 
 
 def _flash(backlog: int, result: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +248,7 @@ def _flash(backlog: int, result: dict[str, Any]) -> dict[str, Any]:
     return {
         "backlog": backlog,
         "flash_messages": len(result["flash_latencies_ns"]),
-        "latency_ms": {k: v / 1000 if k.endswith("_us") else v for k, v in latency.items()},
+        "latency_ms": {k: _to_ms(v) if k.endswith("_us") else v for k, v in latency.items()},
         "backlog_handled_before_each": result["handled_before_flash"],
     }
 
@@ -253,17 +272,17 @@ def run_redis_bench(
     server = None if url else RedisServer().start()
     target = url or (server.url if server else "")
     count = int(rate * seconds) + _WARMUP
-    results: dict[str, Any] = {"redis": _redis_version(target)}
+    results: dict[str, Any] = {"redis": redis_version(target)}
     try:
         for loop in loops:
 
             def prefix() -> str:
                 return f"bench{uuid.uuid4().hex[:8]}"
 
-            ours = run_on(loop, _starmesh_latency(target, prefix(), rate, count, loop))
-            base = run_on(loop, _baseline_latency(target, prefix(), rate, count, loop))
-            ours_tp = run_on(loop, _starmesh_throughput(target, prefix(), messages, loop))
-            base_tp = run_on(loop, _baseline_throughput(target, prefix(), messages, loop))
+            ours = run_on(loop, starmesh_latency(target, prefix(), rate, count, loop))
+            base = run_on(loop, baseline_latency(target, prefix(), rate, count, loop))
+            ours_tp = run_on(loop, starmesh_throughput(target, prefix(), messages, loop))
+            base_tp = run_on(loop, baseline_throughput(target, prefix(), messages, loop))
             ours_flash = run_on(loop, _starmesh_flash(target, prefix(), backlog, loop))
             base_flash = run_on(loop, _baseline_flash(target, prefix(), backlog, loop))
             results[loop] = {
@@ -294,7 +313,7 @@ def run_redis_bench(
     return results
 
 
-def _redis_version(url: str) -> str:
+def redis_version(url: str) -> str:
     async def ask() -> str:
         redis = aioredis.Redis.from_url(url)
         info = await redis.info("server")

@@ -2,10 +2,12 @@
 
     python -m starmesh.bench.redis_peer IMPL MODE URL PREFIX EXPECTED [--loop L]
 
-IMPL is ``starmesh`` (a PORTFOLIO client subscribed to ``bench.*``) or ``baseline`` (a bare
-redis-py XREADGROUP/XACK loop on one stream, decoding each entry with msgspec). It prints
-``ready``, handles EXPECTED messages, stops (acknowledging everything) and prints one JSON
-line with what it measured:
+IMPL is ``starmesh`` (a PORTFOLIO client subscribed to ``bench.*``), ``baseline`` (a bare
+redis-py XREADGROUP/XACK loop on one stream, decoding each entry with msgspec),
+``faststream`` (a FastStream ``StreamSub`` with a consumer group, its defaults otherwise) or
+``pubsub`` (a bare redis-py SUBSCRIBE: at most once, so it stops after a quiet second and
+reports what it got). It prints ``ready``, handles EXPECTED messages, stops (acknowledging
+everything) and prints one JSON line with what it measured:
 
 - ``latency``: one-way latencies ``time.time_ns() - ts_publish`` in ns (same host clock);
 - ``throughput``: wall-clock ns of the first and last message handled;
@@ -115,10 +117,54 @@ async def run_baseline(recorder: Recorder, url: str, stream: str) -> None:
     await redis.aclose()
 
 
+async def run_faststream(recorder: Recorder, url: str, stream: str) -> None:
+    from faststream.redis import RedisBroker, StreamSub
+
+    # None: no per-message log. The ignores hold with or without the optional .[bench] extra.
+    broker = RedisBroker(url, logger=None)  # type: ignore[arg-type, unused-ignore]
+
+    @broker.subscriber(stream=StreamSub(stream, group=BASELINE_GROUP, consumer="peer"))  # type: ignore[untyped-decorator, unused-ignore]
+    async def handle(body: dict[str, Any]) -> None:
+        recorder.record(body["ts_publish"], body["priority"])
+
+    async with broker:
+        await broker.start()
+        settle_after_startup()
+        print("ready", flush=True)
+        await recorder.done.wait()
+
+
+PUBSUB_QUIET_S = 1.0
+"""Pub/sub loses what it cannot deliver: the receiver stops after this long without news."""
+
+
+async def run_pubsub(recorder: Recorder, url: str, channel: str) -> None:
+    redis = aioredis.Redis.from_url(url)
+    decoder = msgspec.msgpack.Decoder(_Stamp)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel)
+    settle_after_startup()
+    print("ready", flush=True)
+    while not recorder.done.is_set():
+        message = await pubsub.get_message(timeout=PUBSUB_QUIET_S)
+        if message is None:
+            if recorder.count:
+                break  # quiet after traffic: the rest was lost
+            continue
+        stamp = decoder.decode(message["data"])
+        recorder.record(stamp.ts_publish, stamp.priority)
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await redis.aclose()
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     recorder = Recorder(args.mode, args.expected)
     if args.impl == "starmesh":
         await run_starmesh(recorder, args.url, args.prefix)
+    elif args.impl == "faststream":
+        await run_faststream(recorder, args.url, f"{args.prefix}:faststream")
+    elif args.impl == "pubsub":
+        await run_pubsub(recorder, args.url, f"{args.prefix}:pubsub")
     else:
         await run_baseline(recorder, args.url, f"{args.prefix}:baseline")
     return recorder.result()
@@ -126,7 +172,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("impl", choices=["starmesh", "baseline"])
+    parser.add_argument("impl", choices=["starmesh", "baseline", "faststream", "pubsub"])
     parser.add_argument("mode", choices=["latency", "throughput", "flash"])
     parser.add_argument("url")
     parser.add_argument("prefix")

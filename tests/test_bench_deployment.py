@@ -1,0 +1,49 @@
+"""``starmesh bench deployment``: its arithmetic, and one short real run of processes."""
+
+from __future__ import annotations
+
+import os
+
+from starmesh.bench.deployment import resident_mb, run_deployment_bench, summarise_routes
+from starmesh.core.enums import EngineType
+
+
+def row(process: str, source: str, target: str, messages: int, p99: float) -> dict[str, object]:
+    return {"process": process, "from": source, "to": target, "topic": "marketdata.quote.*",
+            "messages": messages, "p50_us": p99 / 10, "p99_us": p99}  # fmt: skip
+
+
+def test_routes_count_the_window_sum_instances_and_keep_the_worst_latency() -> None:
+    before = [row("strategy-1", "marketdata", "strategy", 100, 900.0),
+              row("strategy-2", "marketdata", "strategy", 40, 800.0)]  # fmt: skip
+    after = [row("strategy-1", "marketdata", "strategy", 400, 1_000.0),
+             row("strategy-2", "marketdata", "strategy", 240, 3_000.0),
+             row("risk", "marketdata", "risk", 50, 500.0)]  # fmt: skip
+    strategy, risk = summarise_routes(before, after, window_s=10.0)
+    assert strategy["messages"] == (400 - 100) + (240 - 40)
+    assert strategy["per_second"] == 50.0
+    assert strategy["instances"] == 2
+    assert (strategy["p50_us"], strategy["p99_us"]) == (300.0, 3_000.0)
+    assert (risk["messages"], risk["per_second"]) == (50, 5.0)  # new in the window: all of it
+
+
+def test_resident_memory_is_read_for_a_live_process_only() -> None:
+    mine = resident_mb(os.getpid())
+    assert mine is not None
+    assert 10 < mine < 4_096
+    assert resident_mb(2**22 + 12_345) is None
+
+
+async def test_a_short_run_measures_every_process_and_the_market_data_routes() -> None:
+    results = await run_deployment_bench(
+        symbols=2, quotes_per_second=50, instances={EngineType.STRATEGY: 2}, warmup_s=1.0,
+        window_s=2.0, engines=[EngineType.STRATEGY], port_offset=41,
+    )  # fmt: skip
+    names = {p["process"] for p in results["processes"]}
+    assert names == {"marketdata", "strategy-1", "strategy-2", "redis-marketdata", "redis-logic"}
+    assert results["unread"] == []
+    assert results["restarts"] == {}, "\n".join(results["errors"])
+    quotes = [r for r in results["routes"] if r["topic"] == "marketdata.quote.*"]
+    assert [(r["from"], r["to"], r["instances"]) for r in quotes] == [("marketdata", "strategy", 2)]
+    assert quotes[0]["messages"] > 0
+    assert results["mesh"]["marketdata_per_second"] > 0
