@@ -1,12 +1,15 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    the platform on the embedded bus (ARGS="--duration 10" to stop by itself)
-#   make test   lint, type-check and the full test suite (starts its own redis-server)
+#   make run    the platform on the embedded bus (ARGS="--duration 10" to stop by itself), its
+#               ledger in $(DATA_DIR)/ledger.db (SQLite; STARMESH_DATABASE_URL for another)
+#   make test   lint, type-check and the full test suite (starts its own redis-server; needs
+#               the PostgreSQL server on 127.0.0.1:5432, or STARMESH_TEST_POSTGRES_URL)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
+DATA_DIR ?= .starmesh
 
 .PHONY: run test lint typecheck bench clean
 
@@ -20,15 +23,23 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	@touch $@
 
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python -m pip check --disable-pip-version-check
+	@touch $@ $(VENV)/.installed-run
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/starmesh run $(ARGS)
+	@mkdir -p $(DATA_DIR)
+	STARMESH_DATA_DIR=$(DATA_DIR) $(BIN)/starmesh run $(ARGS)
 
 test: $(VENV)/.installed-dev
 	scripts/ensure-redis-server
+	scripts/ensure-chromium
+	$(BIN)/python -m pip check --disable-pip-version-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -41,8 +52,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed-run
-	$(BIN)/starmesh bench memory $(ARGS)
+# Every suite beside the peers (NautilusTrader, FastStream, raw redis-py): tables, JSON, plots.
+bench: $(VENV)/.installed-bench
+	scripts/ensure-redis-server
+	$(BIN)/starmesh bench all $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis bench-results
+	@echo "kept $(DATA_DIR)/ (the ledger: positions, cash, alerts); remove it yourself to forget them"

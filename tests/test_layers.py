@@ -1,8 +1,9 @@
 """The layers of DESIGN.md, checked on the source: each package imports only those below it.
 
 core imports nothing of ours; bus only core; the client the bus; market data the client;
-the platform (where engines live) the client and market data, never a transport; nothing
-imports the CLI. ``__about__`` (the version) is a leaf anyone may read.
+storage (the ledger) only core; engines the client, market data and storage, never a
+transport; the platform (the composition root) the engines; nothing imports the CLI.
+``__about__`` (the version) is a leaf anyone may read.
 """
 
 from __future__ import annotations
@@ -17,10 +18,22 @@ ALLOWED = {
     "bus": {"core"},
     "client": {"core", "bus"},
     "marketdata": {"core", "client"},
-    "platform": {"core", "client", "marketdata"},
+    "storage": {"core"},
+    "engines": {"core", "client", "marketdata", "storage"},
+    "platform": {"core", "client", "marketdata", "storage", "engines"},
     "testing": {"core"},
-    "bench": {"core", "bus", "client", "marketdata", "platform", "testing"},
-    "cli": {"core", "bus", "client", "marketdata", "platform", "bench", "testing"},
+    "bench": {"core", "bus", "client", "marketdata", "engines", "platform", "testing"},
+    "cli": {
+        "core",
+        "bus",
+        "client",
+        "marketdata",
+        "storage",
+        "engines",
+        "platform",
+        "bench",
+        "testing",
+    },
 }
 PACKAGE = Path(starmesh.__file__).parent
 
