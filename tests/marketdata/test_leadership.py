@@ -1,6 +1,8 @@
-"""A hub taking the lease counts as active from the moment its activation starts: activation
-serves the requests waiting in the backlog and starts streams, and each may run before it is
-done (a refusal there was a ``HubStandbyError`` answered to an engine that asked in time)."""
+"""A hub taking the lease resumes its numbering as a standby (a value numbered then would
+carry the old epoch and a number already used), and is active from the moment it starts
+serving: serving answers the requests waiting in the backlog and starts streams, and each may
+run before it is done (a refusal there was a ``HubStandbyError`` to an engine that asked in
+time)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from starmesh.marketdata.leadership import HubLeadership
 from starmesh.testing import RedisServer
 
 
-async def test_the_hub_is_active_while_it_activates_and_standby_again_if_that_fails(
+async def test_the_hub_resumes_on_standby_serves_as_active_and_gives_up_if_serving_fails(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     settings = Settings(key_prefix=key_prefix)
@@ -22,30 +24,36 @@ async def test_the_hub_is_active_while_it_activates_and_standby_again_if_that_fa
     async with client:
         lease = hub_lease(client, ttl_s=5.0)
         assert lease is not None
-        seen_while_activating: list[bool] = []
+        seen: list[tuple[str, bool]] = []
+        deactivated: list[str] = []
 
-        async def activate(token: int) -> None:
-            seen_while_activating.append(leadership.active)
+        async def resume(token: int) -> None:
+            seen.append(("resuming", leadership.active))
+
+        async def serve() -> None:
+            seen.append(("serving", leadership.active))
 
         async def deactivate() -> None:
-            pass
+            deactivated.append("once")
 
         leadership = HubLeadership(
-            lease, activate=activate, deactivate=deactivate, http_url=lambda: None, ttl_s=5.0
-        )
+            lease, resume=resume, serve=serve, deactivate=deactivate, http_url=lambda: None,
+            ttl_s=5.0,
+        )  # fmt: skip
         assert await leadership.campaign()
-        assert seen_while_activating == [True]
+        assert seen == [("resuming", False), ("serving", True)]
         assert leadership.active
         await leadership.stop()  # releases: the next campaign gets the lease again
 
-        async def activation_fails(token: int) -> None:
-            raise RuntimeError("no snapshot keys")
+        async def serving_fails() -> None:
+            raise RuntimeError("no request topics")
 
         failing = HubLeadership(
-            lease, activate=activation_fails, deactivate=deactivate, http_url=lambda: None,
-            ttl_s=5.0,
+            lease, resume=resume, serve=serving_fails, deactivate=deactivate,
+            http_url=lambda: None, ttl_s=5.0,
         )  # fmt: skip
-        with pytest.raises(RuntimeError, match="no snapshot keys"):
+        with pytest.raises(RuntimeError, match="no request topics"):
             await failing.campaign()
         assert failing.state == "standby"
+        assert deactivated == ["once"]  # what it served before failing is ended
         assert await lease.acquire() is not None  # it let the lease go

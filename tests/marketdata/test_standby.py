@@ -3,6 +3,7 @@ takes over, numbering on; a hub that lost the lease has its writes refused (fenc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -124,3 +125,34 @@ async def test_a_hub_that_lost_the_lease_has_its_writes_refused_and_steps_down(
         (first.epoch, 1, 1.0),
         (second.epoch, 2, 3.0),  # the fenced value never reached Redis, nor took a number
     ]
+
+
+async def test_a_hub_taking_the_lease_numbers_nothing_until_it_has_resumed(
+    redis_server: RedisServer, key_prefix: str, hubs: list[MarketDataHub]
+) -> None:
+    """While the new hub reads where each pair's numbering stands, it still refuses as a
+    standby: a value written then would carry its start-time epoch and a number already used."""
+    settings = Settings(key_prefix=key_prefix, hub_lease_ttl_s=30.0)
+    await two_hubs(redis_server.url, settings, hubs)
+    first, second = hubs
+    await first.ingest("counting", "AAPL", Q, quote(1.0))
+    assert second.leadership is not None
+    lease = second.leadership.lease
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    read_sequences = lease.last_sequences
+
+    async def held_reading() -> dict[tuple[str, DataType], int]:
+        reading.set()
+        await go_on.wait()
+        return await read_sequences()
+
+    lease.last_sequences = held_reading  # type: ignore[method-assign]
+    await first.stop()  # a clean stop releases the lease: the second takes it
+    await asyncio.wait_for(reading.wait(), 10)
+    with pytest.raises(HubStandbyError):
+        await second.ingest("counting", "AAPL", Q, quote(2.0))
+    go_on.set()
+    await eventually(lambda: not second.standby, timeout=10, what="the second taking over")
+    snapshot = await second.ingest("counting", "AAPL", Q, quote(3.0))
+    assert (snapshot.epoch, snapshot.seq) == (second.epoch, 2)
+    assert second.epoch > first.epoch

@@ -128,6 +128,8 @@ class MarketDataHub:
         """Under a lease: whether this hub is the active one or on standby."""
         self._leading: asyncio.Task[None] | None = None
         self._served: list[Subscription] = []
+        self._taken_over: list[tuple[str, str, DataType]] = []
+        """What the previous hub streamed, read while resuming, streamed once serving."""
         self.fenced_writes = 0
         self._background: set[asyncio.Task[Any]] = set()
         self._streaming = streaming
@@ -159,7 +161,8 @@ class MarketDataHub:
             await self._start_http(app)
         if lease is not None:
             self.leadership = HubLeadership(
-                lease, activate=self._activate, deactivate=self._deactivate,
+                lease, resume=self._resume, serve=self._serve_as_active,
+                deactivate=self._deactivate,
                 http_url=self._http_url, ttl_s=self.settings.hub_lease_ttl_s,
             )  # fmt: skip
             await self.leadership.campaign()
@@ -541,31 +544,36 @@ class MarketDataHub:
 
     async def _serve_requests(self) -> None:
         # Many requests at once: an answer waiting on a slow source must not hold up the rest.
-        self._served = [
-            await self.bus.serve(GET_TOPIC, self._answer_get, concurrency=_CONCURRENT_ANSWERS),
-            await self.bus.serve(SUBSCRIBE_TOPIC, self._answer_subscribe, concurrency=16),
-        ]
+        # One by one into _served: if the second fails, stepping down still ends the first.
+        self._served.append(
+            await self.bus.serve(GET_TOPIC, self._answer_get, concurrency=_CONCURRENT_ANSWERS)
+        )
+        self._served.append(
+            await self.bus.serve(SUBSCRIBE_TOPIC, self._answer_subscribe, concurrency=16)
+        )
 
-    async def _activate(self, token: int) -> None:
-        """The lease is ours with ``token``: number on from the snapshot keys in a new epoch,
-        stream what the previous hub streamed, and answer."""
+    async def _resume(self, token: int) -> None:
+        """The lease is ours with ``token``: number on from the snapshot keys in a new epoch.
+        Nothing is served yet, so nothing is numbered before this is done."""
         assert self.leadership is not None  # it calls this
         lease = self.leadership.lease
         sequences = await lease.last_sequences()
-        streamed = await lease.streams()
+        self._taken_over = await lease.streams()
         self.numbering.resume(token, sequences)
         self.cache.clear()  # values numbered before: never served as this epoch's
+        logger.info("resumed: epoch %d, %d pairs numbered on", token, len(sequences))
+
+    async def _serve_as_active(self) -> None:
+        """Active: stream what the previous hub streamed, and answer."""
         by_source: dict[str, list[tuple[str, DataType]]] = {}
-        for name, symbol, data_type in streamed:
+        for name, symbol, data_type in self._taken_over:
             if name in self.sources and (name, symbol, data_type) not in self._streamed:
                 self._streamed[(name, symbol, data_type)] = None
                 by_source.setdefault(name, []).append((symbol, data_type))
+        logger.info("active: streaming %d pairs taken over", len(self._taken_over))
+        self._taken_over = []
         self._start_streams(by_source)
         await self._serve_requests()
-        logger.info(
-            "active: epoch %d, %d pairs numbered on, %d streamed",
-            token, len(sequences), len(streamed),
-        )  # fmt: skip
 
     async def _deactivate(self) -> None:
         """Standby again: stop answering and streaming."""

@@ -1,8 +1,11 @@
 """Active or standby: a MarketData Hub under a lease (``starmesh.client.lease``).
 
-A standby asks for the lease every ``min(ttl / 4, 0.5)`` s. Once it has it, the hub is
-*activated* with the lease's token (its new epoch): it resumes every pair's numbering from
-the snapshot keys, streams what the previous hub streamed, and answers requests. The active
+A standby asks for the lease every ``min(ttl / 4, 0.5)`` s. Once it has it, the hub first
+*resumes* with the lease's token (its new epoch): every pair numbers on from the snapshot
+keys. Only then is it active, and it *serves*: it streams what the previous hub streamed and
+answers requests, the ones already waiting included. Nothing is numbered or written while it
+resumes (it still refuses as a standby), so no value carries the old epoch or a number the
+previous hub already used. The active
 hub renews every third of the TTL; when a renewal says the lease is gone (it paused past the
 TTL and another hub took over), or it could not renew for a whole TTL (Redis unreachable),
 it is *deactivated*: it stops answering and streaming, and campaigns again. Its writes were
@@ -33,13 +36,15 @@ class HubLeadership:
         self,
         lease: HubLease,
         *,
-        activate: Callable[[int], Awaitable[None]],
+        resume: Callable[[int], Awaitable[None]],
+        serve: Callable[[], Awaitable[None]],
         deactivate: Callable[[], Awaitable[None]],
         http_url: Callable[[], str | None],
         ttl_s: float,
     ) -> None:
         self.lease = lease
-        self._activate = activate
+        self._resume = resume
+        self._serve = serve
         self._deactivate = deactivate
         self._http_url = http_url
         self._ttl_s = ttl_s
@@ -57,24 +62,31 @@ class HubLeadership:
         return self.state == "active"
 
     async def campaign(self) -> bool:
-        """One attempt at the lease; activates the hub when it gets it."""
+        """One attempt at the lease; resumes, then serves, when it gets it."""
         token = await self.lease.acquire()
         if token is None:
             return False
-        # Active before activating: activation starts streams and serves the requests waiting
-        # in the backlog, and each of them may run while activation still awaits Redis.
-        self.state = "active"
         try:
-            await self._activate(token)
+            await self._resume(token)
+            # Active before serving: serving answers the requests waiting in the backlog and
+            # starts streams, and each may run while serving still awaits Redis.
+            self.state = "active"
+            await self._serve()
         except BaseException:
-            self.state = "standby"
-            with contextlib.suppress(MessageBusError):
-                await self.lease.release()  # let another hub have it rather than sit on it
+            await self._give_up_the_lease()
             raise
         self.elections += 1
         self.since = self._renewed_at = time.monotonic()
         logger.warning("this hub is now the active one (epoch %d)", token)
         return True
+
+    async def _give_up_the_lease(self) -> None:
+        """Taking the lease failed half-way: standby again, and let another hub have it."""
+        self.state = "standby"
+        with contextlib.suppress(MessageBusError):
+            await self._deactivate()
+        with contextlib.suppress(MessageBusError):
+            await self.lease.release()
 
     def doubt(self) -> None:
         """A write was refused as fenced: check the lease now, not at the next renewal."""
