@@ -127,11 +127,15 @@ async def test_the_standby_hub_takes_over_and_numbers_on_without_a_gap(
     second = Hub(url, key_prefix, "hub-b")
     hubs.append(second)
     await second.ready()
-    assert "(standby" in second.line
+    # One serves and one waits. Usually hub-a serves, but hub-b's start-up is CPU-heavy and a
+    # starved hub-a can miss its renewals for a TTL: then they have swapped, which is correct.
     settings = Settings(key_prefix=key_prefix)
     status = await gather_status(url, settings)
     states = {v["instance"]: v["state"] for v in status["engines"]["marketdata"]["detail"]}
-    assert states == {"hub-a": "up", "hub-b": "standby"}
+    assert sorted(states.items()) in (
+        [("hub-a", "up"), ("hub-b", "standby")],
+        [("hub-a", "standby"), ("hub-b", "up")],
+    )
     assert status["engines"]["marketdata"]["state"] == "up"
 
     follower = Follower()

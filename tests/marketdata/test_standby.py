@@ -54,7 +54,8 @@ async def two_hubs(url: str, settings: Settings, hubs: list[MarketDataHub]) -> N
 async def test_the_standby_serves_nothing_then_takes_over_at_a_clean_stop(
     redis_server: RedisServer, key_prefix: str, hubs: list[MarketDataHub]
 ) -> None:
-    settings = Settings(key_prefix=key_prefix, hub_lease_ttl_s=1.0)
+    # The first hub gives the lease up at its stop: the TTL only needs to outlast a stall.
+    settings = Settings(key_prefix=key_prefix, hub_lease_ttl_s=5.0)
     await two_hubs(redis_server.url, settings, hubs)
     first, second = hubs
     assert not first.standby

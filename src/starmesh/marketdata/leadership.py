@@ -71,12 +71,12 @@ class HubLeadership:
             # Active before serving: serving answers the requests waiting in the backlog and
             # starts streams, and each may run while serving still awaits Redis.
             self.state = "active"
+            self.elections += 1
+            self.since = self._renewed_at = time.monotonic()
             await self._serve()
         except BaseException:
             await self._give_up_the_lease()
             raise
-        self.elections += 1
-        self.since = self._renewed_at = time.monotonic()
         logger.warning("this hub is now the active one (epoch %d)", token)
         return True
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple, Self
 
-from starmesh.testing.redis_server import RedisServer, free_port, redis_binary
+from starmesh.testing.redis_server import RedisServer, redis_binary
 
 __all__ = ["ClusterNodeInfo", "LocalRedisCluster"]
 
@@ -59,7 +59,6 @@ class LocalRedisCluster:
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(self.node_timeout_ms),
-                "--cluster-port", str(free_port()),
                 # A replica that lost its master for a while may still take over: tests
                 # fail masters over on purpose, and want it to happen.
                 "--cluster-replica-validity-factor", "0",
@@ -67,6 +66,7 @@ class LocalRedisCluster:
                 # replicas): until it is done, the replica has nothing to take over with.
                 "--repl-diskless-sync-delay", "0",
             ],
+            cluster_bus=True,  # its port chosen at each start attempt, beside the node's
         )  # fmt: skip
 
     @property

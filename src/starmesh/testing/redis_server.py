@@ -66,8 +66,12 @@ class RedisServer:
         aof: bool = False,
         tls: TlsFiles | None = None,
         args: Sequence[str] = (),
+        cluster_bus: bool = False,
     ) -> None:
         self.binary = binary or redis_binary()
+        self.cluster_bus = cluster_bus
+        """A cluster node: it also binds a cluster bus port, chosen free with its own."""
+        self.cluster_port = 0
         self.aof = aof
         self.tls = tls
         """With TLS files: TLS only (no plain port), client certificates required."""
@@ -94,9 +98,12 @@ class RedisServer:
     def start(self) -> RedisServer:
         for _attempt in range(5):
             self.port = self.port or free_port()
+            if self.cluster_bus:
+                self.cluster_port = self.cluster_port or free_port()
             if self._launch():
                 return self
-            self.port = 0  # somebody took the port between probe and bind: take another
+            # Somebody took a port between probe and bind: take others.
+            self.port = self.cluster_port = 0
         raise RuntimeError(f"redis-server did not start; see {self._dir / 'redis.log'}")
 
     def restart(self) -> None:
@@ -139,6 +146,7 @@ class RedisServer:
                 "--logfile", str(self._dir / "redis.log"),
                 "--unixsocket", str(self._dir / "redis.sock"),
                 "--unixsocketperm", "700",
+                *(("--cluster-port", str(self.cluster_port)) if self.cluster_bus else ()),
                 *self.args,
             ],
             stdout=subprocess.DEVNULL,
