@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+import redis.asyncio as aioredis
 
 from starmesh import EngineType, MessageBusClient, create_messagebus_client
 from starmesh.testing import RedisServer
@@ -50,10 +53,25 @@ def on_bus(publisher: MessageBusClient) -> bool:
 
 
 async def all_handled(subscribers: list[Engine], count: int, timeout: float = 60.0) -> None:
-    await eventually(
-        lambda: all(set(s.handled()) >= set(range(count)) for s in subscribers),
-        timeout=timeout, what=f"{count} messages handled by every subscriber",
-    )  # fmt: skip
+    try:
+        await eventually(
+            lambda: all(set(s.handled()) >= set(range(count)) for s in subscribers),
+            timeout=timeout, what=f"{count} messages handled by every subscriber",
+        )  # fmt: skip
+    except AssertionError as exc:
+        missing = {s.instance: sorted(set(range(count)) - set(s.handled())) for s in subscribers}
+        raise AssertionError(f"{exc}; missing: {missing}") from None
+
+
+def all_fetched(url: str, inbox: str, group: str) -> Callable[[], Awaitable[bool]]:
+    """Whether ``group`` has fetched every entry of ``inbox`` (handled or not)."""
+
+    async def check() -> bool:
+        async with aioredis.Redis.from_url(url) as admin:
+            groups = await admin.xinfo_groups(inbox)
+        return any(g["name"] == group.encode() and g["lag"] == 0 for g in groups)
+
+    return check
 
 
 async def test_redis_killed_and_restarted_with_aof_loses_nothing(
@@ -184,6 +202,12 @@ async def test_a_slow_subscriber_slows_neither_the_others_nor_the_publisher(
             await publish(publisher, range(200), report, pace=0.0)
             await all_handled([fast], 200)
             behind_on_bus = 200 - len(set(slow.handled()))
+            # Redis comes back empty: what the slow one had not yet *fetched* would die with
+            # it (by design, without AOF). Kill it once everything is in the slow one's buffer.
+            await eventually(
+                all_fetched(redis_alone.url, f"{key_prefix}:{{risk}}:inbox:normal", "risk"),
+                what="the slow subscriber fetching all 200",
+            )
             redis_alone.kill()
             await publish(publisher, range(200, 400), report, pace=0.0)
             await all_handled([fast], 400)
