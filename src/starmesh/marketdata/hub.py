@@ -59,7 +59,7 @@ from starmesh.marketdata.numbering import Numbering
 from starmesh.marketdata.queries import as_query, query_pairs
 from starmesh.marketdata.singleflight import SingleFlight
 from starmesh.marketdata.source import DataRequest, Source, StreamingSource
-from starmesh.marketdata.streams import StreamHealth, supervise
+from starmesh.marketdata.streams import StreamHealth, forward, supervise
 from starmesh.marketdata.upstream import SOURCE_FAULTS, Upstream
 
 __all__ = ["GET_TOPIC", "SUBSCRIBE_TOPIC", "MarketDataHub"]
@@ -460,39 +460,11 @@ class MarketDataHub:
         self._streams.append(health)
 
         async def run_once() -> None:
-            # Up to _STREAM_WINDOW updates distribute at once: one awaited after another, a
-            # stream ran at one Redis round trip per update (about 230 updates/s with 14
-            # processes on 2 cores). Each task numbers and submits its update in its first
-            # step, and tasks start in creation order, so the order on the bus is kept.
-            # A hub on standby (losing its lease, or not yet done taking it) ends the pass
-            # quietly: no fault of the source's, nothing for its breaker to count.
             window = _STREAM_WINDOW if self.bus.marketdata_pipelined else 1
-            in_flight: set[asyncio.Task[Snapshot]] = set()
-            try:
-                async for symbol, data_type, data in source.stream(symbols, data_types):
-                    health.updates += 1
-                    if window == 1:
-                        await self.ingest(source.name, symbol, data_type, data)
-                        continue
-                    task = asyncio.create_task(self.ingest(source.name, symbol, data_type, data))
-                    in_flight.add(task)
-                    if len(in_flight) >= window:
-                        done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                        in_flight.difference_update(done)
-                        for finished in done:
-                            try:
-                                finished.result()  # a fault surfaces here: the stream restarts
-                            except HubStandbyError:
-                                if self.standby:
-                                    raise
-                                # Refused (unnumbered) while the lease was being taken; the
-                                # hub is active now and the updates after it went out.
-            except HubStandbyError:
-                return
-            finally:
-                for task in in_flight:
-                    task.cancel()
-                await asyncio.gather(*in_flight, return_exceptions=True)
+            await forward(
+                source.stream(symbols, data_types), source.name, self.ingest,
+                health=health, window=window, standby=lambda: self.standby,
+            )  # fmt: skip
 
         await supervise(
             health,

@@ -1,5 +1,6 @@
-"""Source streams under supervision: whatever a stream raises, it is restarted with backoff,
-and its restarts and last error are counted and shown in the hub's health.
+"""Source streams into the hub: each update forwarded to the hub's ingest, several at once
+over a pipelined bus; and under supervision: whatever a stream raises, it is restarted with
+backoff, and its restarts and last error are counted and shown in the hub's health.
 """
 
 from __future__ import annotations
@@ -7,11 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import msgspec
 
-__all__ = ["StreamHealth", "supervise"]
+from starmesh.core.enums import DataType
+from starmesh.core.errors import HubStandbyError
+from starmesh.core.payloads import MarketData, Snapshot
+
+__all__ = ["StreamHealth", "forward", "supervise"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +70,50 @@ async def supervise(
         await asyncio.sleep(0)  # a sleep that does not suspend (a test clock) must not spin
         await sleep(backoff * (0.5 + random.random()))
         backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+
+Ingest = Callable[[str, str, DataType, MarketData], Coroutine[Any, Any, Snapshot]]
+
+
+async def forward(
+    updates: AsyncIterator[tuple[str, DataType, MarketData]],
+    source: str,
+    ingest: Ingest,
+    *,
+    health: StreamHealth,
+    window: int,
+    standby: Callable[[], bool],
+) -> None:
+    """One pass of a stream: ``ingest`` each update until the stream ends.
+
+    Up to ``window`` updates distribute at once: one awaited after another, a stream ran at
+    one Redis round trip per update (about 230 updates/s with 14 processes on 2 cores). Each
+    task numbers and submits its update in its first step, and tasks start in creation order,
+    so the order on the bus is kept. A hub on standby (it lost its lease) ends the pass
+    quietly: no fault of the source's, nothing for its breaker to count.
+    """
+    in_flight: set[asyncio.Task[Snapshot]] = set()
+    try:
+        async for symbol, data_type, data in updates:
+            health.updates += 1
+            if window == 1:
+                await ingest(source, symbol, data_type, data)
+                continue
+            in_flight.add(asyncio.create_task(ingest(source, symbol, data_type, data)))
+            if len(in_flight) >= window:
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                in_flight.difference_update(done)
+                for finished in done:
+                    try:
+                        finished.result()  # a fault surfaces here: the stream restarts
+                    except HubStandbyError:
+                        if standby():
+                            raise
+                        # Refused while the hub stood down, and it has the lease again: the
+                        # updates after it went out.
+    except HubStandbyError:
+        return
+    finally:
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
