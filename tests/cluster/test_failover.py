@@ -131,3 +131,29 @@ async def test_a_killed_inbox_master_loses_nothing_when_publishes_wait_for_a_rep
         await asyncio.to_thread(redis_cluster.wait_until_ok, len(redis_cluster.servers))
 
     await run_through(redis_cluster, settings, report, kill)
+
+
+async def test_a_publisher_whose_slot_map_names_a_demoted_master_sends_to_the_new_one(
+    redis_cluster: LocalRedisCluster, key_prefix: str
+) -> None:
+    """After a failover the publisher's slot map may still name the old master, now a
+    replica: its writes come back MOVED and its WAIT is refused ("WAIT cannot be used with
+    replica instances"). The publisher refreshes the map and sends again. (It used to fail
+    the batch, and every replay of the outbox after it, for good.)"""
+    settings = Settings(
+        key_prefix=key_prefix, redis_wait_replicas=1, redis_wait_timeout_ms=1_000,
+        reconnect_max_backoff_s=0.2,
+    )  # fmt: skip
+    master = redis_cluster.master_port_of(Keys(key_prefix).inbox(E.RISK, MessagePriority.NORMAL))
+    replica = redis_cluster.replica_of(master)
+    risk = Tally()
+    subscriber = client_of(E.RISK, url=redis_cluster.url, settings=settings)
+    await subscriber.subscribe("strategy.signals.*", risk)
+    publisher = client_of(E.STRATEGY, url=redis_cluster.url, settings=settings)
+    async with subscriber, publisher:
+        await publisher.publish("strategy.signals.buy", {"n": 0})
+        await eventually(lambda: risk.times[0] == 1, what="the message before the failover")
+        await asyncio.to_thread(redis_cluster.failover, replica)
+        await publisher.publish("strategy.signals.buy", {"n": 1})
+        await eventually(lambda: risk.times[1] == 1, what="the message after the failover")
+    assert dict(risk.times) == {0: 1, 1: 1}

@@ -195,8 +195,10 @@ class ClusterPublisher(Publisher):
                                 part.replies.append(await part.connection.read_response())
                             except ResponseError as exc:
                                 part.replies.append(exc)
-                        if self._wait and await self._replicated(part) is not None:
-                            failure = failure or f"{part.node.name}: not on a replica in time"
+                        if self._wait:
+                            unreplicated = await self._replicated(part)
+                            if unreplicated is not None:
+                                failure = failure or f"{part.node.name}: {unreplicated}"
                     except NETWORK_ERRORS as exc:
                         failure = failure or _describe(part.node, exc)
                         await self._drop(part)
@@ -207,16 +209,23 @@ class ClusterPublisher(Publisher):
                     await self._drop(part)
         return failure
 
-    async def _replicated(self, part: _Part) -> int | None:
+    async def _replicated(self, part: _Part) -> str | None:
         """Read the part's WAIT; if fewer replicas confirmed than wanted, forget its replies
-        (the part goes again) and return how many did."""
+        (the part goes again, after a refresh of the slot map) and say why."""
         assert part.connection is not None
-        confirmed = await part.connection.read_response()
+        try:
+            confirmed = await part.connection.read_response()
+        except ResponseError as exc:
+            # "WAIT cannot be used with replica instances": the slot map still names a master
+            # that a failover made a replica (its writes were MOVED, never run).
+            confirmed = exc
         if isinstance(confirmed, int) and confirmed >= self._wait_replicas:
             return None
         self.unreplicated += 1
         part.replies = []
-        return int(confirmed) if isinstance(confirmed, int) else 0
+        if isinstance(confirmed, ResponseError):
+            return f"WAIT refused ({confirmed})"
+        return "not on a replica in time"
 
     def _connection(self, node: ClusterNode) -> AbstractConnection:
         connection = self._connections.get(node.name)
