@@ -128,8 +128,6 @@ class MarketDataHub:
         """Under a lease: whether this hub is the active one or on standby."""
         self._leading: asyncio.Task[None] | None = None
         self._served: list[Subscription] = []
-        self._taken_over: list[tuple[str, str, DataType]] = []
-        """What the previous hub streamed, read while resuming, streamed once serving."""
         self.fenced_writes = 0
         self._background: set[asyncio.Task[Any]] = set()
         self._streaming = streaming
@@ -463,7 +461,7 @@ class MarketDataHub:
             window = _STREAM_WINDOW if self.bus.marketdata_pipelined else 1
             await forward(
                 source.stream(symbols, data_types), source.name, self.ingest,
-                health=health, window=window, standby=lambda: self.standby,
+                health=health, window=window,
             )  # fmt: skip
 
         await supervise(
@@ -530,20 +528,20 @@ class MarketDataHub:
         assert self.leadership is not None  # it calls this
         lease = self.leadership.lease
         sequences = await lease.last_sequences()
-        self._taken_over = await lease.streams()
         self.numbering.resume(token, sequences)
         self.cache.clear()  # values numbered before: never served as this epoch's
         logger.info("resumed: epoch %d, %d pairs numbered on", token, len(sequences))
 
     async def _serve_as_active(self) -> None:
         """Active: stream what the previous hub streamed, and answer."""
+        assert self.leadership is not None  # it calls this
+        taken_over = await self.leadership.lease.streams()
         by_source: dict[str, list[tuple[str, DataType]]] = {}
-        for name, symbol, data_type in self._taken_over:
+        for name, symbol, data_type in taken_over:
             if name in self.sources and (name, symbol, data_type) not in self._streamed:
                 self._streamed[(name, symbol, data_type)] = None
                 by_source.setdefault(name, []).append((symbol, data_type))
-        logger.info("active: streaming %d pairs taken over", len(self._taken_over))
-        self._taken_over = []
+        logger.info("active: streaming %d pairs taken over", len(taken_over))
         self._start_streams(by_source)
         await self._serve_requests()
 

@@ -82,7 +82,6 @@ async def forward(
     *,
     health: StreamHealth,
     window: int,
-    standby: Callable[[], bool],
 ) -> None:
     """One pass of a stream: ``ingest`` each update until the stream ends.
 
@@ -104,13 +103,7 @@ async def forward(
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 in_flight.difference_update(done)
                 for finished in done:
-                    try:
-                        finished.result()  # a fault surfaces here: the stream restarts
-                    except HubStandbyError:
-                        if standby():
-                            raise
-                        # Refused while the hub stood down, and it has the lease again: the
-                        # updates after it went out.
+                    finished.result()  # a fault surfaces here: the stream restarts
     except HubStandbyError:
         return
     finally:
