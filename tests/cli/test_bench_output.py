@@ -118,3 +118,11 @@ def test_bench_markdown_without_results_says_what_to_run(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["bench", "markdown", "--directory", str(tmp_path)])
     assert result.exit_code == 2
     assert "no results in" in result.output
+
+
+def test_a_skipped_peer_says_the_whole_install_command() -> None:
+    """Cells are text, not rich markup: '[bench]' in a hint must survive printing."""
+    results = {"inprocess": {"skipped": "nautilus_trader is not installed: "
+                             "pip install -e '.[bench]'"}}  # fmt: skip
+    text = _render(suite_tables("peers", results), width=120)
+    assert "pip install -e '.[bench]'" in text

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["ResultTable", "suite_tables", "to_markdown", "to_rich"]
 
@@ -25,12 +26,19 @@ class ResultTable:
 
 
 def to_rich(table: ResultTable) -> Table:
-    rich_table = Table(title=table.title, box=box.SIMPLE_HEAD, caption=table.note or None)
+    # Every string is plain Text: a result such as "pip install -e '.[bench]'" is not markup.
+    rich_table = Table(
+        title=Text(table.title),
+        box=box.SIMPLE_HEAD,
+        caption=Text(table.note) if table.note else None,
+    )
     for index, column in enumerate(table.columns):
         # Cells wrap ("fold") rather than being cut with an ellipsis on a narrow terminal.
-        rich_table.add_column(column, justify="left" if index < 2 else "right", overflow="fold")
+        rich_table.add_column(
+            Text(column), justify="left" if index < 2 else "right", overflow="fold"
+        )
     for row in table.rows:
-        rich_table.add_row(*row)
+        rich_table.add_row(*(Text(cell) for cell in row))
     return rich_table
 
 

@@ -55,12 +55,13 @@ def _finish(suite: str, output: Path, config: dict[str, Any], results: dict[str,
     write_report(output, suite, config, results)
     for table in suite_tables(suite, results):
         _console.print(to_rich(table))
+    # Results and hints are plain text: "[bench]" or a JSON list is not rich markup.
     if "targets_met" in results:
-        _console.print(f"targets met: {json.dumps(results['targets_met'])}")
+        _console.print(f"targets met: {json.dumps(results['targets_met'])}", markup=False)
     picture = output.with_suffix(".png")
     drawn = plot_suite(suite, results, picture)
-    _console.print(f"results written to {output}" + (f" and {picture}" if drawn else
-                   " (no plot: pip install -e '.[bench]' for matplotlib)"))  # fmt: skip
+    where = f" and {picture}" if drawn else " (no plot: pip install -e '.[bench]' for matplotlib)"
+    _console.print(f"results written to {output}{where}", markup=False)
 
 
 @bench_app.command("memory")
