@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import subprocess
 import sys
@@ -56,6 +57,16 @@ async def test_a_replay_backtest_trades_and_reports_from_the_engines() -> None:
     report = json.loads(json.dumps(result.report()))
     assert report["events_per_s"] > 0
     assert report["equity_curve"][-1][1] > 0
+
+
+async def test_progress_is_told_in_thousandths_not_per_event() -> None:
+    progress: list[float] = []
+    result = await run_backtest(SIMULATED, seconds=120, on_progress=progress.append)
+    assert result.events > 3_000  # a step per quote: far more steps than a bar can show
+    assert progress[-1] == 1.0
+    steps = [later - earlier for earlier, later in itertools.pairwise(progress)]
+    assert min(steps[:-1]) >= 0.001
+    assert len(progress) <= 1_002
 
 
 async def test_two_runs_give_the_same_fills_and_equity_curve() -> None:

@@ -51,6 +51,8 @@ BACKTEST_ENGINES: tuple[EngineType, ...] = (
     EngineType.STRATEGY,
 )
 _DAY_S = 86_400.0
+_SHOWN_STEP = 0.001
+"""The least ``on_progress`` is told the run moved on (1.0 is always told)."""
 _IN_PROCESS_TIMEOUT_S = 30.0
 """Wall seconds Portfolio waits for Risk: in one process the answer always comes; a short
 deadline could only make a run differ from the next under load."""
@@ -190,9 +192,14 @@ async def _run(
     backtesting = platform.engines[EngineType.BACKTESTING]
     assert isinstance(backtesting, BacktestingEngine)
 
+    shown = -1.0
+
     async def progress(fraction: float) -> None:
+        nonlocal shown
         await backtesting.progress(fraction)
-        if on_progress is not None:
+        # A bar needs a thousand steps at most; a run has one per event.
+        if on_progress is not None and (fraction >= 1.0 or fraction - shown >= _SHOWN_STEP):
+            shown = fraction
             result = on_progress(fraction)
             if result is not None:
                 await result
