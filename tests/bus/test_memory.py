@@ -9,7 +9,7 @@ from starmesh import MessagePriority as P
 from starmesh.bus.memory import MemoryTransport
 from starmesh.core.codec import MessageCodec
 from starmesh.core.errors import MessageEncodeError
-from tests.helpers import Collector
+from tests.helpers import Collector, eventually
 from tests.messages import make_message
 
 
@@ -291,3 +291,164 @@ async def test_a_consumer_gives_the_loop_a_turn_every_256_messages_across_lanes(
     await transport.stop()
     assert handled_when_probe_ran == [256]  # 200 NORMAL, then 56 LOW, then a turn
     assert [m.priority for m in seen[:200]] == [P.NORMAL] * 200
+
+
+# --- FLASH_CRASH: handled inside publish by an idle subscriber --------------------------------
+
+
+async def idle(transport: MemoryTransport) -> None:
+    """Until every consumer has started and waits for messages."""
+    await eventually(transport.idle, what="every consumer waiting")
+
+
+async def test_a_flash_crash_is_handled_by_an_idle_subscriber_before_publish_returns() -> None:
+    """Queued, it would wait for the event loop to reach the consumer behind every other ready
+    task; handled at once, the halt is done when the alert's publish returns."""
+    transport = await started()
+    seen = Collector()
+    endpoint = await transport.open_endpoint(EngineType.STRATEGY, "s", seen)
+    await endpoint.subscribe("risk.alert.*")
+    await transport.publish(make_message("risk.alert.x", P.NORMAL, {"n": 0}))
+    await idle(transport)  # the consumer has handled it and waits again
+    await transport.publish(make_message("risk.alert.flash_crash", P.FLASH_CRASH, {"n": 1}))
+    assert seen.payloads == [{"n": 0}, {"n": 1}]
+    await transport.publish(make_message("risk.alert.x", P.URGENT, {"n": 2}))
+    assert seen.payloads == [{"n": 0}, {"n": 1}], "only FLASH_CRASH skips the queue"
+    await seen.wait_for(3)
+    await transport.stop()
+    assert transport.stats()["delivered"] == 3
+
+
+async def test_a_busy_subscriber_gets_the_flash_crash_next_never_alongside() -> None:
+    transport = await started()
+    gate = Gate()
+    endpoint = await transport.open_endpoint(EngineType.STRATEGY, "s", gate)
+    await endpoint.subscribe("risk.*")
+    await transport.publish(make_message("risk.a", P.NORMAL, {"name": "first"}))
+    await gate.entered.wait()  # its handler is running
+    await transport.publish(make_message("risk.a", P.NORMAL, {"name": "queued"}))
+    await transport.publish(make_message("risk.b", P.FLASH_CRASH, {"name": "flash"}))
+    assert [m.payload["name"] for m in gate.seen] == ["first"]
+    gate.opened.set()
+    await eventually(lambda: len(gate.seen) == 3, what="three handled")
+    await transport.stop()
+    assert [m.payload["name"] for m in gate.seen] == ["first", "flash", "queued"]
+
+
+async def test_while_an_async_handler_started_at_once_runs_what_arrives_waits() -> None:
+    """The publisher does not wait for an async handler, and the consumer does not start the
+    next message beside it: one handler at a time per endpoint, as always."""
+    transport = await started()
+    running: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    release = asyncio.Event()
+    done = Collector()
+
+    async def deliver(message: Message) -> None:
+        running.append(message.payload["name"])
+        if len(running) > 1:
+            overlaps.append(tuple(running))
+        if message.payload["name"] == "flash":
+            await release.wait()
+            running.remove(message.payload["name"])
+        done(message)
+
+    endpoint = await transport.open_endpoint(EngineType.STRATEGY, "s", deliver)
+    await endpoint.subscribe("risk.*")
+    await idle(transport)
+    await transport.publish(make_message("risk.b", P.FLASH_CRASH, {"name": "flash"}))
+    await transport.publish(make_message("risk.a", P.NORMAL, {"name": "after"}))
+    for _ in range(20):  # many loop turns: "after" must not start while "flash" waits
+        await asyncio.sleep(0)
+    assert running == ["flash"]
+    assert not transport.idle(), "a handler still runs: a backtest must not move on"
+    release.set()
+    await done.wait_for(2)
+    await transport.stop()
+    assert overlaps == []
+    assert [m.payload["name"] for m in done.messages] == ["flash", "after"]
+
+
+async def test_a_flash_crash_handler_that_fails_at_once_is_retried_then_dead_lettered() -> None:
+    transport = await started(max_deliveries=2)
+    attempts: list[Message] = []
+
+    def deliver(message: Message) -> None:
+        attempts.append(message)
+        raise RuntimeError("halt failed")
+
+    endpoint = await transport.open_endpoint(EngineType.STRATEGY, "s", deliver)
+    await endpoint.subscribe("risk.*")
+    await idle(transport)
+    await transport.publish(make_message("risk.b", P.FLASH_CRASH))  # the publisher sees no error
+    assert len(attempts) == 1
+
+    async def dead_lettered() -> bool:
+        return bool(await transport.dead_letters(EngineType.STRATEGY))
+
+    await eventually(dead_lettered, what="a dead letter")
+    await transport.stop()
+    assert len(attempts) == 2
+    assert transport.stats()["handler_failures"] == 2
+    assert transport.stats()["redelivered"] == 1
+
+
+async def test_flash_crashes_sent_back_and_forth_are_never_handled_re_entrantly() -> None:
+    """A handler running at once holds its endpoint: a FLASH_CRASH published back to it from
+    the handler it triggered waits for it to return."""
+    transport = await started()
+    events: list[str] = []
+    finished = Collector()
+
+    def handler(engine: str, reply_to: str) -> object:
+        async def publish_back(message: Message) -> None:
+            await transport.publish(
+                make_message(
+                    f"{reply_to}.alert", P.FLASH_CRASH, {"hops": message.payload["hops"] + 1}
+                )
+            )
+
+        def deliver(message: Message) -> object:
+            events.append(f"start {engine} {message.payload['hops']}")
+            pending = publish_back(message) if message.payload["hops"] < 3 else None
+            events.append(f"end {engine} {message.payload['hops']}")
+            finished(message)
+            return pending
+
+        return deliver
+
+    a = await transport.open_endpoint(EngineType.RISK, "a", handler("risk", "strategy"))  # type: ignore[arg-type]
+    b = await transport.open_endpoint(EngineType.STRATEGY, "b", handler("strategy", "risk"))  # type: ignore[arg-type]
+    await a.subscribe("risk.*")
+    await b.subscribe("strategy.*")
+    await idle(transport)
+    await transport.publish(make_message("risk.alert", P.FLASH_CRASH, {"hops": 0}))
+    await finished.wait_for(4)
+    await transport.stop()
+    for n in range(4):  # each handler ended before the next began
+        assert events[2 * n].startswith("start")
+        assert events[2 * n + 1].startswith("end")
+        assert events[2 * n].split()[1:] == events[2 * n + 1].split()[1:]
+
+
+async def test_a_stop_waits_for_an_async_handler_started_at_once() -> None:
+    transport = await started()
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def deliver(message: Message) -> None:
+        await release.wait()
+        finished.append(message.topic)
+
+    endpoint = await transport.open_endpoint(EngineType.STRATEGY, "s", deliver)
+    await endpoint.subscribe("risk.*")
+    await idle(transport)
+    await transport.publish(make_message("risk.b", P.FLASH_CRASH))
+    await transport.publish(make_message("risk.a", P.NORMAL))
+    stopping = asyncio.create_task(transport.stop())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not stopping.done()
+    release.set()
+    await stopping
+    assert finished == ["risk.b", "risk.a"]  # what waited behind it was handled, not dropped

@@ -102,6 +102,20 @@ async def test_a_halting_alert_stops_every_signal_until_its_clearance(
     assert buy.target == 100  # the missed sell never became intended; the buy goes from flat
 
 
+async def test_an_idle_strategy_is_halted_when_the_crash_alert_publish_returns(
+    setup: tuple[Market, StrategyEngine, Collector],
+) -> None:
+    """In process a FLASH_CRASH is handled inside publish by an idle engine: no event-loop
+    turn between Risk's alert and the halt, whatever else the loop has to run."""
+    m, strategy, _ = setup
+    async with create_messagebus_client(EngineType.RISK) as risk:
+        await m.settle()  # Strategy waits for messages
+        crash = FlashCrashAlert(symbol="MSFT", price_from=100, price_to=90, window_ms=500,
+                                message="MSFT -10%", trigger_ts=m.clock.now_ns())  # fmt: skip
+        await risk.publish("risk.alert.flash_crash", crash, priority=MessagePriority.FLASH_CRASH)
+        assert list(strategy.halts) == ["flash_crash:MSFT"]
+
+
 async def test_the_model_must_agree_with_the_cross(
     setup: tuple[Market, StrategyEngine, Collector],
 ) -> None:

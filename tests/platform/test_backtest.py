@@ -25,6 +25,10 @@ SIMULATED = PlatformConfig(symbols=("AAPL", "MSFT", "NVDA"), quotes_per_second=3
                            market_speed=1.0)  # fmt: skip
 
 
+def _day(ts_ns: int) -> dt.date:
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).date()
+
+
 async def replay_2016() -> BacktestResult:
     return await run_backtest(REPLAY, start=dt.date(2016, 1, 1), end=dt.date(2016, 12, 31))
 
@@ -41,11 +45,19 @@ async def test_a_replay_backtest_trades_and_reports_from_the_engines() -> None:
     assert result.fills, "the crossover traded"
     fill = result.fills[0]
     assert set(fill) == {"ts_ns", "order_id", "symbol", "side", "quantity", "price", "fee"}
-    # Strategy sized by notional: a fill opens 40,000 worth, or reverses from one side to the
-    # other (up to twice that), in whole units.
+    # Strategy sized by notional: each fill takes the position to the whole number of units
+    # that 40,000 buys at the fill's price, long or short (opening, reversing, or trimming a
+    # position a halt kept from reversing).
+    held: dict[str, float] = {}
     for fill in result.fills:
         assert fill["quantity"] == int(fill["quantity"])
-        assert 40_000 - fill["price"] < fill["quantity"] * fill["price"] < 90_000
+        sign = 1 if fill["side"] == "BUY" else -1
+        position = held[fill["symbol"]] = held.get(fill["symbol"], 0) + sign * fill["quantity"]
+        assert 40_000 - fill["price"] < abs(position) * fill["price"] <= 40_000
+    # 2016-06-24 (the S&P 500 fell 3.6%): Risk's flash-crash alert, handled by Strategy inside
+    # its publish, halts Strategy before Strategy sees that day's quote: no sell into the crash.
+    crash_day = [f for f in result.fills if _day(f["ts_ns"]) == dt.date(2016, 6, 24)]
+    assert crash_day == []
     assert result.metrics["trades"] == len(result.fills)
     assert {"sharpe", "sortino", "max_drawdown"} <= set(result.metrics)
     assert result.metrics["max_drawdown"] > 0

@@ -56,6 +56,7 @@ class PriorityInbox:
         "_space_waiters",
         "dropped",
         "getter",
+        "held",
         "lane_capacity",
         "lanes",
         "top",
@@ -73,6 +74,8 @@ class PriorityInbox:
         self._queued_by_topic: list[dict[str, InboxEntry]] = [{} for _ in range(_LANES)]
         self.getter: asyncio.Future[None] | None = None
         """Set while the consumer waits for something to arrive."""
+        self.held = False
+        """A delivery outside the consumer has the turn (see :meth:`hold`)."""
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -188,10 +191,27 @@ class PriorityInbox:
         return bool(self._space_waiters[priority])
 
     def arrived(self) -> None:
-        """Something was queued: wake the consumer if it is waiting."""
+        """Something was queued: wake the consumer if it is waiting (and has the turn)."""
         getter = self.getter
-        if getter is not None and not getter.done():
+        if getter is not None and not getter.done() and not self.held:
             getter.set_result(None)
+
+    def hold(self) -> bool:
+        """Take the consumer's turn if it is parked, so that a message can be handled at once
+        by someone else: what arrives meanwhile waits until :meth:`release`. False (nothing
+        taken) if the consumer is busy, woken, or something is queued: then queue it.
+        """
+        getter = self.getter
+        if getter is None or getter.done() or self.held or any(self.lanes):
+            return False
+        self.held = True
+        return True
+
+    def release(self) -> None:
+        """Give the turn back to the consumer, waking it for what arrived meanwhile."""
+        self.held = False
+        if any(self.lanes):
+            self.arrived()
 
     async def wait(self) -> None:
         """Return once an entry may be available (or ``wake`` was called)."""
@@ -206,11 +226,14 @@ class PriorityInbox:
     @property
     def parked(self) -> bool:
         """Empty, and its consumer waiting in ``wait``: everything queued has been handled."""
-        return self.getter is not None and not any(self.lanes)
+        return self.getter is not None and not self.held and not any(self.lanes)
 
     def wake(self) -> None:
-        """Make a pending ``wait`` return, e.g. so the consumer notices it is closing."""
-        self.arrived()
+        """Make a pending ``wait`` return, e.g. so the consumer notices it is closing (even
+        while held: a closing consumer must not wait for a turn it will never use)."""
+        getter = self.getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
 
     def _wake_one_putter(self, priority: int) -> None:
         self.freed(priority, 1)

@@ -5,6 +5,9 @@ endpoint's callback, most urgent first. Publishing routes by pattern (cached per
 each subscribing engine type and, within a type, round-robin to an instance whose patterns
 match; a broadcast topic goes to every matching instance. Publishers wait while a lane is
 full, up to ``publish_timeout``, except on conflated (latest-wins) topics.
+
+A FLASH_CRASH message is the exception to queueing: an endpoint whose consumer is parked
+handles it inside ``publish`` (see :meth:`MemoryEndpoint.deliver_at_once`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from starmesh.bus.transport import (
 )
 from starmesh.core.clock import now_ns
 from starmesh.core.codec import MessageCodec
-from starmesh.core.enums import EngineType
+from starmesh.core.enums import EngineType, MessagePriority
 from starmesh.core.errors import ConfigurationError, MessageBusError, NotHandledError
 from starmesh.core.message import Message
 from starmesh.core.topics import TopicMatcher, validate_pattern
@@ -36,6 +39,8 @@ logger = logging.getLogger(__name__)
 _PLAN_CACHE_SIZE = 65_536
 _BATCH = 256
 """A consumer yields to the event loop after this many messages handled without waiting."""
+_AT_ONCE = MessagePriority.FLASH_CRASH
+"""Handled inside ``publish`` by every idle subscriber (see ``MemoryEndpoint.deliver_at_once``)."""
 
 
 class _EngineGroup:
@@ -73,6 +78,8 @@ class MemoryEndpoint:
         self.delivered = 0
         self.failed = 0
         self._closing = False
+        self._at_once: asyncio.Task[None] | None = None
+        """An async handler started by :meth:`deliver_at_once`, still running."""
         self._task = asyncio.create_task(self._consume(), name=f"starmesh-memory:{self._address}")
 
     @property
@@ -97,9 +104,51 @@ class MemoryEndpoint:
             for pattern in list(self.patterns):
                 await self.unsubscribe(pattern)
             self._closing = True
+            if self._at_once is not None:  # it has the turn: the consumer waits for it
+                await asyncio.wait({self._at_once})
             self.inbox.wake()
         await asyncio.shield(self._task)
         self._transport._forget_endpoint(self)
+
+    def deliver_at_once(self, message: Message) -> bool:
+        """Handle ``message`` now, in the publisher's turn, if the consumer is parked (idle,
+        nothing queued): it would be next anyway, and waiting for the event loop to schedule
+        the consumer behind every other ready task is what a FLASH_CRASH cannot afford.
+        False (nothing done) if the consumer is busy: then it is queued like any message.
+
+        A plain handler has finished when this returns; an async one goes on in a task of
+        its own, and the consumer waits for it (what arrives meanwhile stays queued).
+        """
+        if self._closing or not self.inbox.hold():
+            return False
+        try:
+            pending = self._deliver(message)
+        except Exception as exc:
+            self._handled_at_once(message, exc)
+            return True
+        if pending is None:
+            self._handled_at_once(message, None)
+            return True
+        task = self._at_once = asyncio.ensure_future(pending)
+        task.add_done_callback(
+            lambda done: self._handled_at_once(
+                message, asyncio.CancelledError() if done.cancelled() else done.exception()
+            )
+        )
+        return True
+
+    def _handled_at_once(self, message: Message, error: BaseException | None) -> None:
+        self._at_once = None
+        if error is None:
+            self.delivered += 1
+        elif isinstance(error, NotHandledError):
+            self._transport._not_handled += 1  # unsubscribed meanwhile
+        else:
+            self.failed += 1
+            # Retried by the consumer, dead-lettered after the last attempt, like any delivery.
+            cause = error if isinstance(error, Exception) else RuntimeError(repr(error))
+            self._transport._delivery_failed(self, message, cause)
+        self.inbox.release()
 
     async def _consume(self) -> None:
         """Deliver batches: the most urgent lane is drained without a scheduling step per
@@ -246,11 +295,14 @@ class MemoryTransport:
             return 0
         priority = message.priority
         capacity = self._lane_capacity
+        at_once = priority == _AT_ONCE
         for endpoints, rotation, conflated in plan:
             if rotation is not None:
                 await self._enqueue_shared(rotation, endpoints, message)
                 continue
             for endpoint in endpoints:
+                if at_once and endpoint.deliver_at_once(message):
+                    continue
                 # The message itself goes in the lane: nothing allocated per delivery.
                 inbox = endpoint.inbox
                 lane = inbox.lanes[priority]
