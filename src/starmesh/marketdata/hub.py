@@ -59,7 +59,7 @@ from starmesh.marketdata.numbering import Numbering
 from starmesh.marketdata.queries import as_query, query_pairs
 from starmesh.marketdata.singleflight import SingleFlight
 from starmesh.marketdata.source import DataRequest, Source, StreamingSource
-from starmesh.marketdata.streams import StreamHealth, forward, supervise
+from starmesh.marketdata.streams import HubStreams
 from starmesh.marketdata.upstream import SOURCE_FAULTS, Upstream
 
 __all__ = ["GET_TOPIC", "SUBSCRIBE_TOPIC", "MarketDataHub"]
@@ -130,11 +130,14 @@ class MarketDataHub:
         self._served: list[Subscription] = []
         self.fenced_writes = 0
         self._background: set[asyncio.Task[Any]] = set()
-        self._streaming = streaming
-        self._streamed: dict[tuple[str, str, DataType], None] = {}
-        """(source, symbol, data type) streamed, in the order engines asked for them."""
-        self._streams: list[StreamHealth] = []
-        self._sleep = sleep
+        self.streams = HubStreams(
+            self.ingest,
+            window=lambda: _STREAM_WINDOW if self.bus.marketdata_pipelined else 1,
+            on_fault=lambda name: self._upstreams[name].failed(),
+            sleep=sleep,
+            running=lambda: self._running,
+            streaming=streaming,
+        )
         self._unknown: OrderedDict[tuple[str, str, DataType], float] = OrderedDict()
         """(source, symbol, data type) -> until when the source is known not to have it."""
         self._http: Any = None  # uvicorn.Server, when serving HTTP
@@ -176,6 +179,7 @@ class MarketDataHub:
         if self._leading is not None:
             self._leading.cancel()
             await asyncio.gather(self._leading, return_exceptions=True)
+        await self.streams.stop()
         await self._cancel_background()
         if self.leadership is not None:  # nothing writes any more: hand the lease over
             await self.leadership.stop()
@@ -290,11 +294,11 @@ class MarketDataHub:
                 ),
                 None,
             )
-            if source is None or (source.name, symbol, data_type) in self._streamed:
+            if source is None or (source.name, symbol, data_type) in self.streams:
                 continue
-            if len(self._streamed) >= _MAX_STREAMED_PAIRS:
+            if len(self.streams) >= _MAX_STREAMED_PAIRS:
                 raise InvalidRequestError(f"the hub streams at most {_MAX_STREAMED_PAIRS:,} pairs")
-            self._streamed[(source.name, symbol, data_type)] = None
+            self.streams.add((source.name, symbol, data_type))
             by_source.setdefault(source.name, []).append((symbol, data_type))
             started += 1
         if self.leadership is not None and by_source:
@@ -307,14 +311,10 @@ class MarketDataHub:
         return started
 
     def _start_streams(self, by_source: dict[str, list[tuple[str, DataType]]]) -> None:
-        if not self._streaming:
-            return  # someone else feeds them, through ingest (a simulation)
         for name, new in by_source.items():
             source = self.sources[name]
-            assert isinstance(source, StreamingSource)
-            symbols = sorted({s for s, _ in new})
-            data_types = sorted({t for _, t in new}, key=lambda t: t.value)
-            self._spawn(f"stream:{name}", self._stream(source, symbols, data_types))
+            assert isinstance(source, StreamingSource)  # only streaming sources are added
+            self.streams.start(source, new)
 
     # --- one value ---------------------------------------------------------------------------
 
@@ -451,27 +451,6 @@ class MarketDataHub:
             return
         self.accounting.distribution(time.perf_counter() - started, snapshot.data_type.value)
 
-    async def _stream(
-        self, source: StreamingSource, symbols: list[str], data_types: list[DataType]
-    ) -> None:
-        health = StreamHealth(source=source.name, pairs=len(symbols) * len(data_types))
-        self._streams.append(health)
-
-        async def run_once() -> None:
-            window = _STREAM_WINDOW if self.bus.marketdata_pipelined else 1
-            await forward(
-                source.stream(symbols, data_types), source.name, self.ingest,
-                health=health, window=window,
-            )  # fmt: skip
-
-        await supervise(
-            health,
-            run_once,
-            on_fault=self._upstreams[source.name].failed,
-            sleep=self._sleep,
-            running=lambda: self._running,
-        )
-
     async def ingest(
         self, source: str, symbol: str, data_type: DataType, data: MarketData
     ) -> Snapshot:
@@ -487,12 +466,12 @@ class MarketDataHub:
 
     def streamed_pairs(self) -> list[tuple[str, str, DataType]]:
         """(source, symbol, data type) the engines asked to follow, in the order they asked."""
-        return list(self._streamed)
+        return self.streams.pairs()
 
     @property
     def streamed_count(self) -> int:
         """How many pairs are streamed: it only grows, so a change says new pairs came."""
-        return len(self._streamed)
+        return len(self.streams)
 
     # --- active or standby -------------------------------------------------------------------
 
@@ -538,8 +517,12 @@ class MarketDataHub:
         taken_over = await self.leadership.lease.streams()
         by_source: dict[str, list[tuple[str, DataType]]] = {}
         for name, symbol, data_type in taken_over:
-            if name in self.sources and (name, symbol, data_type) not in self._streamed:
-                self._streamed[(name, symbol, data_type)] = None
+            source = self.sources.get(name)
+            if (
+                isinstance(source, StreamingSource)
+                and (name, symbol, data_type) not in self.streams
+            ):
+                self.streams.add((name, symbol, data_type))
                 by_source.setdefault(name, []).append((symbol, data_type))
         logger.info("active: streaming %d pairs taken over", len(taken_over))
         self._start_streams(by_source)
@@ -550,12 +533,7 @@ class MarketDataHub:
         for subscription in self._served:
             await self.bus.unsubscribe(subscription)
         self._served = []
-        streams = [t for t in self._background if t.get_name().startswith("stream:")]
-        for task in streams:
-            task.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
-        self._streamed.clear()
-        self._streams.clear()
+        await self.streams.stop(forget=True)
 
     def _http_url(self) -> str | None:
         if self.http_port is None:
@@ -579,7 +557,7 @@ class MarketDataHub:
         summary = self.accounting.summary(self._flights.joined)
         summary["abandoned_calls"] = self._flights.abandoned
         summary["cache_entries"] = len(self.cache)
-        summary["streamed_pairs"] = len(self._streamed)
+        summary["streamed_pairs"] = len(self.streams)
         summary["epoch"] = self.epoch
         summary["fenced_writes"] = self.fenced_writes
         if self.leadership is not None:
@@ -617,7 +595,7 @@ class MarketDataHub:
             sources[name] = {"state": known.state, "breaker": self._upstreams[name].breaker.state}
             if known.state == "unconfigured":
                 sources[name]["detail"] = known.detail  # which variable to set
-        streams = [msgspec.to_builtins(health) for health in self._streams]
+        streams = [msgspec.to_builtins(health) for health in self.streams.health]
         healthy = self._running and all(t["healthy"] for t in transports)
         degraded = any(s["breaker"] == "open" for s in sources.values()) or any(
             s["state"] == "restarting" for s in streams

@@ -1,6 +1,7 @@
 """Source streams into the hub: each update forwarded to the hub's ingest, several at once
 over a pipelined bus; and under supervision: whatever a stream raises, it is restarted with
 backoff, and its restarts and last error are counted and shown in the hub's health.
+:class:`HubStreams` keeps which pairs the hub streams and the tasks that stream them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import msgspec
 from starmesh.core.enums import DataType
 from starmesh.core.errors import HubStandbyError
 from starmesh.core.payloads import MarketData, Snapshot
+from starmesh.marketdata.source import StreamingSource
 
-__all__ = ["StreamHealth", "forward", "supervise"]
+__all__ = ["HubStreams", "StreamHealth", "forward", "supervise"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +112,89 @@ async def forward(
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+Pair = tuple[str, str, DataType]
+"""(source, symbol, data type)."""
+
+
+class HubStreams:
+    """The pairs a hub streams, in the order engines asked for them, and one supervised task
+    per batch of new pairs of a source, which forwards its updates to ``ingest``.
+
+    ``window()`` says how many updates may distribute at once (see :func:`forward`);
+    ``on_fault(source)`` counts a failed pass against the source's breaker. A hub that does
+    not stream itself (a simulation feeds ``ingest``) still records its pairs: the simulation
+    reads them to know what to feed.
+    """
+
+    def __init__(
+        self,
+        ingest: Ingest,
+        *,
+        window: Callable[[], int],
+        on_fault: Callable[[str], None],
+        sleep: Callable[[float], Awaitable[None]],
+        running: Callable[[], bool],
+        streaming: bool,
+    ) -> None:
+        self._ingest = ingest
+        self._running = running
+        self._window = window
+        self._on_fault = on_fault
+        self._sleep = sleep
+        self._streaming = streaming
+        self._pairs: dict[Pair, None] = {}
+        self.health: list[StreamHealth] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __contains__(self, pair: Pair) -> bool:
+        return pair in self._pairs
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def pairs(self) -> list[Pair]:
+        return list(self._pairs)
+
+    def add(self, pair: Pair) -> None:
+        self._pairs[pair] = None
+
+    def start(self, source: StreamingSource, pairs: list[tuple[str, DataType]]) -> None:
+        """Stream ``source``'s new (symbol, data type) pairs (already added) in a task."""
+        if not self._streaming or not pairs:
+            return  # someone else feeds them, through ingest (a simulation)
+        symbols = sorted({s for s, _ in pairs})
+        data_types = sorted({t for _, t in pairs}, key=lambda t: t.value)
+        task = asyncio.create_task(self._run(source, symbols, data_types),
+                                   name=f"stream:{source.name}")  # fmt: skip
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self, *, forget: bool = False) -> None:
+        """End every stream; with ``forget``, the pairs and their health too (a hub stepping
+        down: the next active hub streams them). A stopped hub keeps them for its report."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if forget:
+            self._pairs.clear()
+            self.health.clear()
+
+    async def _run(
+        self, source: StreamingSource, symbols: list[str], data_types: list[DataType]
+    ) -> None:
+        health = StreamHealth(source=source.name, pairs=len(symbols) * len(data_types))
+        self.health.append(health)
+
+        async def run_once() -> None:
+            await forward(source.stream(symbols, data_types), source.name, self._ingest,
+                          health=health, window=self._window())  # fmt: skip
+
+        await supervise(
+            health,
+            run_once,
+            on_fault=lambda: self._on_fault(source.name),
+            sleep=self._sleep,
+            running=self._running,
+        )
