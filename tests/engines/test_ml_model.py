@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from starmesh.engines.ml import OnlineDirectionModel
+from starmesh.core.enums import EngineType
+from starmesh.engines.ml import MlConfig, MlEngine, OnlineDirectionModel
+from starmesh.platform.composition import Platform
+from starmesh.platform.config import PlatformConfig
 
 FEATURES = ("a", "b")
 
@@ -72,3 +75,27 @@ def test_incomplete_features_and_flat_bars_teach_nothing() -> None:
     probability = model.observe("Y", {"a": 0.5, "b": 1.0}, None)
     assert probability is not None
     assert 0 < probability < 1
+
+
+def test_learning_batches_are_sized_by_the_ml_config() -> None:
+    with pytest.raises(ValueError, match="train_batch"):
+        MlConfig(train_batch=0)
+    model = OnlineDirectionModel(FEATURES, window=10, min_scored=5, train_batch=3)
+    for n in range(1, 4):
+        model.observe("X", {"a": 0.5, "b": 1.0}, None)
+        model.observe("X", {"a": 0.5, "b": 1.0}, 0.01 * (-1) ** n)
+    assert model.samples == 3
+    assert model._fitted, "the third label fills the batch: learnt"
+
+
+async def test_the_ml_engine_takes_its_batch_size_from_the_platform_config() -> None:
+    config = PlatformConfig(symbols=("AAPL",), engines=(EngineType.ML,),
+                            ml=MlConfig(train_batch=5))  # fmt: skip
+    platform = Platform(config)
+    await platform.start()
+    try:
+        engine = platform.engines[EngineType.ML]
+        assert isinstance(engine, MlEngine)
+        assert engine.model.train_batch == 5
+    finally:
+        await platform.stop()

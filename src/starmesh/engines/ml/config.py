@@ -17,8 +17,14 @@ class MlConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     min_scored: int = 50
     """Predictions scored before the model can be judged worse than the base rate."""
     seed: int = 0
+    train_batch: int = 64
+    """Labels learnt per ``partial_fit``. Each call costs scikit-learn 1-3 ms of the event
+    loop whatever its size, during which no engine of the process runs: at 16 a call came
+    every ~0.16 s at 1,000 quotes/s over 50 symbols, and it was most routes' p99."""
 
     def __post_init__(self) -> None:
+        if self.train_batch < 1:
+            raise ValueError("train_batch must be at least 1")
         unknown = set(self.features) - set(FEATURE_NAMES)
         if unknown:
             raise ValueError(f"unknown features {sorted(unknown)}; use {', '.join(FEATURE_NAMES)}")

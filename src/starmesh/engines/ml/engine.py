@@ -26,8 +26,9 @@ class MlEngine(Engine):
         super().__init__(context)
         self.config = config = config or MlConfig()
         self.model = OnlineDirectionModel(
-            config.features, window=config.window, min_scored=config.min_scored, seed=config.seed
-        )
+            config.features, window=config.window, min_scored=config.min_scored,
+            seed=config.seed, train_batch=config.train_batch,
+        )  # fmt: skip
         self.published = 0
         self.withheld = 0
 
