@@ -8,7 +8,7 @@ from starmesh import EngineType, Message, MessageBusError
 from starmesh import MessagePriority as P
 from starmesh.bus.memory import MemoryTransport
 from starmesh.core.codec import MessageCodec
-from starmesh.core.errors import MessageEncodeError
+from starmesh.core.errors import ConfigurationError, InvalidTopicError, MessageEncodeError
 from tests.helpers import Collector, eventually
 from tests.messages import make_message
 
@@ -452,3 +452,27 @@ async def test_a_stop_waits_for_an_async_handler_started_at_once() -> None:
     release.set()
     await stopping
     assert finished == ["risk.b", "risk.a"]  # what waited behind it was handled, not dropped
+
+
+async def test_a_topic_planned_ahead_is_routed_before_its_first_message_and_kept_so() -> None:
+    """White-box: the plan cache is what a first publish would otherwise compute."""
+    transport = await started()
+    first = await transport.open_endpoint(EngineType.WEBSOCKET, "w", Collector())
+    await first.subscribe("*")
+    transport.plan_ahead("risk.alert.flash_crash")
+    routed = transport._plans["risk.alert.flash_crash"]
+    assert [endpoint.address for plan in routed for endpoint in plan[0]] == ["websocket/w"]
+    later = await transport.open_endpoint(EngineType.STRATEGY, "s", Collector())
+    await later.subscribe("risk.alert.*")  # a subscription change re-plans it, not forgets it
+    routed = transport._plans["risk.alert.flash_crash"]
+    assert [endpoint.address for plan in routed for endpoint in plan[0]] == [
+        "websocket/w",
+        "strategy/s",
+    ]
+    with pytest.raises(InvalidTopicError):
+        transport.plan_ahead("risk.alert.*")
+    for n in range(63):
+        transport.plan_ahead(f"risk.alert.t{n}")
+    with pytest.raises(ConfigurationError, match="at most 64"):
+        transport.plan_ahead("risk.alert.one_more")
+    await transport.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from starmesh import EngineType, MessagePriority, RemoteError, create_messagebus_client
+from starmesh.bus.embedded import embedded_buses
 from starmesh.core.payloads import (
     FlashCrashAlert,
     OrderCheck,
@@ -16,6 +17,7 @@ from starmesh.core.payloads import (
 )
 from starmesh.engines.base import Engine
 from starmesh.engines.risk import RiskConfig, RiskEngine
+from starmesh.platform.composition import Platform
 from starmesh.platform.config import PlatformConfig
 from tests.engines.support import market, start_engine, watcher
 
@@ -138,3 +140,15 @@ async def test_a_malformed_check_is_a_remote_error_and_risk_goes_on() -> None:
             assert reply.payload.approved
         for engine in engines:
             await engine.stop()
+
+
+async def test_risk_has_its_crash_alert_routed_ahead_to_engines_started_after_it() -> None:
+    config = PlatformConfig(symbols=("AAPL",), engines=(EngineType.RISK, EngineType.STRATEGY))
+    platform = Platform(config)
+    await platform.start()
+    try:
+        logic = (await embedded_buses(platform.settings)).logic
+        routed = logic._plans["risk.alert.flash_crash"]  # white-box: routed, never published
+        assert {endpoint.engine for plan in routed for endpoint in plan[0]} == {EngineType.STRATEGY}
+    finally:
+        await platform.stop()

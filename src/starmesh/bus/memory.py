@@ -30,13 +30,14 @@ from starmesh.core.codec import MessageCodec
 from starmesh.core.enums import EngineType, MessagePriority
 from starmesh.core.errors import ConfigurationError, MessageBusError, NotHandledError
 from starmesh.core.message import Message
-from starmesh.core.topics import TopicMatcher, validate_pattern
+from starmesh.core.topics import TopicMatcher, validate_pattern, validate_topic
 
 __all__ = ["MemoryEndpoint", "MemoryTransport"]
 
 logger = logging.getLogger(__name__)
 
 _PLAN_CACHE_SIZE = 65_536
+_PLANNED_AHEAD_LIMIT = 64
 _BATCH = 256
 """A consumer yields to the event loop after this many messages handled without waiting."""
 _AT_ONCE = MessagePriority.FLASH_CRASH
@@ -236,6 +237,8 @@ class MemoryTransport:
         self._routes: TopicMatcher[_EngineGroup] = TopicMatcher()
         self._plans: OrderedDict[str, tuple[_Delivery, ...]] = OrderedDict()
         """Per topic, where its messages go; dropped on every subscription change."""
+        self._planned_ahead: dict[str, None] = {}
+        """Topics routed again at every subscription change (see ``plan_ahead``)."""
         self._groups: dict[EngineType, _EngineGroup] = {}
         self._endpoints: dict[str, MemoryEndpoint] = {}
         self._dead: dict[EngineType, deque[DeadLetter]] = {}
@@ -366,6 +369,23 @@ class MemoryTransport:
 
     # --- internals used by endpoints ---------------------------------------------------------
 
+    def plan_ahead(self, topic: str) -> None:
+        """Route ``topic`` now and after every subscription change, so that its first message
+        does not pay for matching it against every pattern (tens of µs: most of a crash
+        alert's way to Strategy once its handling is immediate)."""
+        validate_topic(topic)
+        if topic not in self._planned_ahead and len(self._planned_ahead) >= _PLANNED_AHEAD_LIMIT:
+            raise ConfigurationError(
+                f"at most {_PLANNED_AHEAD_LIMIT} topics are planned ahead; {topic!r} is one more"
+            )
+        self._planned_ahead[topic] = None
+        self._plan(topic)
+
+    def _plans_changed(self) -> None:
+        self._plans.clear()
+        for topic in self._planned_ahead:
+            self._plan(topic)
+
     def _plan(self, topic: str) -> tuple[_Delivery, ...]:
         broadcast = bool(self._broadcast.match(topic))
         conflated = bool(self._conflated.match(topic))
@@ -414,14 +434,14 @@ class MemoryTransport:
             group = self._groups[endpoint.engine] = _EngineGroup(endpoint.engine)
         group.instances.add(pattern, endpoint)
         self._routes.add(pattern, group)
-        self._plans.clear()
+        self._plans_changed()
 
     def _remove_route(self, endpoint: MemoryEndpoint, pattern: str) -> None:
         group = self._groups[endpoint.engine]
         group.instances.remove(pattern, endpoint)
         if pattern not in group.instances.patterns():
             self._routes.remove(pattern, group)
-        self._plans.clear()
+        self._plans_changed()
 
     def _forget_endpoint(self, endpoint: MemoryEndpoint) -> None:
         if self._endpoints.get(endpoint.address) is endpoint:

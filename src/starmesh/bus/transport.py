@@ -30,6 +30,7 @@ __all__ = [
     "DeadLetter",
     "DeliveryHandler",
     "Endpoint",
+    "PlansAhead",
     "Quiescent",
     "Transport",
     "TransportHealth",
@@ -122,6 +123,16 @@ class Transport(Protocol):
     def health(self) -> TransportHealth: ...
 
     def stats(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class PlansAhead(Protocol):
+    """A transport that routes in process and can work a topic's route out before its first
+    message (the in-process one): a rare, urgent topic then pays nothing when it matters."""
+
+    def plan_ahead(self, topic: str) -> None:
+        """Route ``topic`` now, and again whenever subscriptions change."""
+        ...
 
 
 @runtime_checkable

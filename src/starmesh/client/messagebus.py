@@ -18,7 +18,14 @@ from fastapi import APIRouter
 
 from starmesh.bus.http import HttpAuth, MessagesEndpoint
 from starmesh.bus.redis import RedisTransport
-from starmesh.bus.transport import Endpoint, Quiescent, Transport, TransportHealth, address_of
+from starmesh.bus.transport import (
+    Endpoint,
+    PlansAhead,
+    Quiescent,
+    Transport,
+    TransportHealth,
+    address_of,
+)
 from starmesh.client.answers import reply_of
 from starmesh.client.envelopes import Envelopes, PayloadLike
 from starmesh.client.failover import MeshFailover
@@ -240,6 +247,15 @@ class MessageBusClient:
             await connection.logic.publish(message)
         self._published += 1
         return message.id
+
+    def plan_ahead(self, topic: str) -> None:
+        """Have the route of ``topic`` worked out now and kept current, for a rare topic whose
+        first message must not wait (a crash alert). Nothing to do where the server routes
+        (Redis); call it once started."""
+        self._require_running("plan_ahead")
+        transport = self._transport_for(topic)
+        if isinstance(transport, PlansAhead):
+            transport.plan_ahead(topic)
 
     # --- subscribe ---------------------------------------------------------------------------
 

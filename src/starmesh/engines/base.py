@@ -132,6 +132,11 @@ class Engine:
     def timers(self) -> Timers:
         return {}
 
+    def urgent_topics(self) -> tuple[str, ...]:
+        """Topics this engine publishes at FLASH_CRASH: their routes are worked out at start,
+        not on the first (and most urgent) message."""
+        return ()
+
     async def on_start(self) -> None:
         """After the subscriptions are in place and the clients started; before ``running``."""
 
@@ -182,6 +187,8 @@ class Engine:
             for topic, responder in self.services().items():
                 await self.bus.serve(topic, responder)
             await self.bus.start()
+            for topic in self.urgent_topics():
+                self.bus.plan_ahead(topic)
             await self.marketdata.start()
             await self._heartbeat()
             for data_type, on_update in self.market_data().items():

@@ -55,11 +55,19 @@ from starmesh.engines.risk.returns import ReturnHistory
 from starmesh.engines.risk.state import RiskState, alert_record
 from starmesh.storage import EngineLedger
 
-__all__ = ["CHECK_TOPIC", "LIMITS_REQUEST_TOPIC", "LIMITS_TOPIC", "RiskConfig", "RiskEngine"]
+__all__ = [
+    "CHECK_TOPIC",
+    "FLASH_CRASH_TOPIC",
+    "LIMITS_REQUEST_TOPIC",
+    "LIMITS_TOPIC",
+    "RiskConfig",
+    "RiskEngine",
+]
 
 CHECK_TOPIC = "risk.rpc.check"
 LIMITS_REQUEST_TOPIC = "risk.rpc.limits"
 LIMITS_TOPIC = "risk.limits.update"
+FLASH_CRASH_TOPIC = "risk.alert.flash_crash"
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +166,9 @@ class RiskEngine(Engine):
     def timers(self) -> Timers:
         return {"sample": (self.config.sample_interval_s, self.review)}
 
+    def urgent_topics(self) -> tuple[str, ...]:
+        return (FLASH_CRASH_TOPIC,)
+
     # --- state that survives -------------------------------------------------------------------
 
     async def restore(self, ledger: EngineLedger) -> dict[str, Any]:
@@ -245,7 +256,7 @@ class RiskEngine(Engine):
         )
         self.active[_key("flash_crash", crash.symbol)] = alert
         self.counts["alerts"] += 1
-        await self._announce("risk.alert.flash_crash", alert, MessagePriority.FLASH_CRASH)
+        await self._announce(FLASH_CRASH_TOPIC, alert, MessagePriority.FLASH_CRASH)
 
     # --- the book ---------------------------------------------------------------------------
 
