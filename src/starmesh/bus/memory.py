@@ -343,6 +343,18 @@ class MemoryTransport:
         letters = self._dead.get(engine, ())
         return list(reversed(letters))[:limit]
 
+    def plan_ahead(self, topic: str) -> None:
+        """Route ``topic`` now and after every subscription change, so that its first message
+        does not pay for matching it against every pattern (tens of µs: most of a crash
+        alert's way to Strategy once its handling is immediate)."""
+        validate_topic(topic)
+        if topic not in self._planned_ahead and len(self._planned_ahead) >= _PLANNED_AHEAD_LIMIT:
+            raise ConfigurationError(
+                f"at most {_PLANNED_AHEAD_LIMIT} topics are planned ahead; {topic!r} is one more"
+            )
+        self._planned_ahead[topic] = None
+        self._plan(topic)
+
     def idle(self) -> bool:
         """Every endpoint has handled all that was queued for it and waits for more."""
         return all(endpoint.inbox.parked for endpoint in self._endpoints.values())
@@ -368,18 +380,6 @@ class MemoryTransport:
         }
 
     # --- internals used by endpoints ---------------------------------------------------------
-
-    def plan_ahead(self, topic: str) -> None:
-        """Route ``topic`` now and after every subscription change, so that its first message
-        does not pay for matching it against every pattern (tens of µs: most of a crash
-        alert's way to Strategy once its handling is immediate)."""
-        validate_topic(topic)
-        if topic not in self._planned_ahead and len(self._planned_ahead) >= _PLANNED_AHEAD_LIMIT:
-            raise ConfigurationError(
-                f"at most {_PLANNED_AHEAD_LIMIT} topics are planned ahead; {topic!r} is one more"
-            )
-        self._planned_ahead[topic] = None
-        self._plan(topic)
 
     def _plans_changed(self) -> None:
         self._plans.clear()
