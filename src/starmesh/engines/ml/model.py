@@ -46,7 +46,7 @@ class OnlineDirectionModel:
         min_scored: int = 50,
         seed: int = 0,
         alpha: float = 1e-2,
-        train_batch: int = 64,
+        train_batch: int = 16,
     ) -> None:
         if not features:
             raise ValueError("the model needs at least one feature")
