@@ -17,6 +17,7 @@ from starmesh.core.payloads import (
 )
 from starmesh.engines.base import Engine
 from starmesh.engines.risk import RiskConfig, RiskEngine
+from starmesh.engines.risk.engine import FLASH_CRASH_TOPIC
 from starmesh.platform.composition import Platform
 from starmesh.platform.config import PlatformConfig
 from tests.engines.support import market, start_engine, watcher
@@ -148,7 +149,7 @@ async def test_risk_has_its_crash_alert_routed_ahead_to_engines_started_after_it
     await platform.start()
     try:
         logic = (await embedded_buses(platform.settings)).logic
-        routed = logic._plans["risk.alert.flash_crash"]  # white-box: routed, never published
+        routed = logic._plans[FLASH_CRASH_TOPIC]  # white-box: routed, never published
         assert {endpoint.engine for plan in routed for endpoint in plan[0]} == {EngineType.STRATEGY}
     finally:
         await platform.stop()

@@ -192,9 +192,8 @@ class PriorityInbox:
 
     def arrived(self) -> None:
         """Something was queued: wake the consumer if it is waiting (and has the turn)."""
-        getter = self.getter
-        if getter is not None and not getter.done() and not self.held:
-            getter.set_result(None)
+        if not self.held:
+            self.wake()
 
     def hold(self) -> bool:
         """Take the consumer's turn if it is parked, so that a message can be handled at once

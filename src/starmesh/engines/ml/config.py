@@ -18,12 +18,9 @@ class MlConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Predictions scored before the model can be judged worse than the base rate."""
     seed: int = 0
     train_batch: int = 16
-    """Labels learnt per ``partial_fit``. Each call costs scikit-learn 1-3 ms of the event
-    loop whatever its size, and no engine of the process runs meanwhile: at 16, a call every
-    ~0.16 s at 1,000 quotes/s over 50 symbols, the cause of most routes' p99 tails. 64 makes
-    those pauses a quarter as frequent but the model learns later: measured over 30 s at
-    that rate, 24-28 routes of 43 under 1 ms instead of 12-18, and 155-516 predictions
-    published instead of 627-750 (the model is trusted less often)."""
+    """Labels learnt per ``partial_fit``, a 1-3 ms pause of the whole event loop whatever its
+    size. Larger: rarer pauses (most routes' p99 tails), but a model that learns later and is
+    trusted less often, so it publishes fewer predictions (docs/engines.md, ML)."""
 
     def __post_init__(self) -> None:
         if self.train_batch < 1:

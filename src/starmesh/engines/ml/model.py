@@ -14,9 +14,8 @@ possible log-loss is about 0.33, for the same accuracy).
 Speed: scikit-learn spends 1-3 ms on each ``partial_fit`` call (of the scaler and of the
 classifier together) whatever its size, and the event loop of every engine in the process
 waits meanwhile. So labels are learnt in batches of ``train_batch`` (every prediction is still
-scored before its label is learnt), and
-a prediction reads the fitted scaler and coefficients directly (microseconds, the same number
-``predict_proba`` gives).
+scored before its label is learnt), and a prediction reads the fitted scaler and coefficients
+directly (microseconds, the same number ``predict_proba`` gives).
 """
 
 from __future__ import annotations
