@@ -319,6 +319,47 @@ async def test_a_flash_crash_is_handled_by_an_idle_subscriber_before_publish_ret
     assert transport.stats()["delivered"] == 3
 
 
+async def test_an_async_flash_crash_handler_that_never_waits_is_done_when_publish_returns() -> None:
+    """Its first step runs at once too (an alert handler that publishes in process never
+    waits): as a task it would wait behind every callback already ready."""
+    transport = await started()
+    seen: list[int] = []
+
+    async def deliver(message: Message) -> None:
+        seen.append(message.payload["n"])
+
+    endpoint = await transport.open_endpoint(EngineType.STRATEGY, "s", deliver)
+    await endpoint.subscribe("risk.alert.*")
+    await idle(transport)
+    await transport.publish(make_message("risk.alert.flash_crash", P.FLASH_CRASH, {"n": 1}))
+    assert seen == [1]
+    assert transport.idle()
+    await transport.stop()
+    assert transport.stats()["delivered"] == 1
+
+
+async def test_an_endpoint_told_to_handles_every_message_at_once_while_idle() -> None:
+    transport = await started()
+    gate = Gate()
+    urgent = await transport.open_endpoint(EngineType.RISK, "r", gate)
+    other = Collector()
+    queued = await transport.open_endpoint(EngineType.STRATEGY, "s", other)
+    for endpoint in (urgent, queued):
+        await endpoint.subscribe("marketdata.*")
+    urgent.handle_at_once()
+    await idle(transport)
+    await transport.publish(make_message("marketdata.quote.A", P.NORMAL, {"name": "first"}))
+    assert [m.payload["name"] for m in gate.seen] == ["first"]  # inside publish
+    assert other.messages == []  # the others queue as ever
+    await transport.publish(make_message("marketdata.quote.B", P.NORMAL, {"name": "second"}))
+    assert [m.payload["name"] for m in gate.seen] == ["first"], "busy: queued, in order"
+    gate.opened.set()
+    await eventually(lambda: len(gate.seen) == 2, what="the queued one handled")
+    await other.wait_for(2)
+    await transport.stop()
+    assert [m.payload["name"] for m in gate.seen] == ["first", "second"]
+
+
 async def test_a_busy_subscriber_gets_the_flash_crash_next_never_alongside() -> None:
     transport = await started()
     gate = Gate()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from starmesh import EngineType, MessagePriority, RemoteError, create_messagebus_client
+from starmesh import DataType, EngineType, MessagePriority, RemoteError, create_messagebus_client
 from starmesh.bus.embedded import embedded_buses
 from starmesh.core.payloads import (
     FlashCrashAlert,
     OrderCheck,
     OrderCheckResult,
     PortfolioBalance,
+    Quote,
     RiskAlert,
     RiskLimits,
     ToxicityWarning,
@@ -18,6 +19,7 @@ from starmesh.core.payloads import (
 from starmesh.engines.base import Engine
 from starmesh.engines.risk import RiskConfig, RiskEngine
 from starmesh.engines.risk.engine import FLASH_CRASH_TOPIC
+from starmesh.engines.strategy import StrategyEngine
 from starmesh.platform.composition import Platform
 from starmesh.platform.config import PlatformConfig
 from tests.engines.support import market, start_engine, watcher
@@ -139,6 +141,24 @@ async def test_a_malformed_check_is_a_remote_error_and_risk_goes_on() -> None:
             good = {"order_id": "y", "symbol": "AAPL", "side": "SELL", "quantity": 1, "price": 9.5}
             reply = await portfolio.request("risk.rpc.check", good)  # a dict from another language
             assert reply.payload.approved
+        for engine in engines:
+            await engine.stop()
+
+
+async def test_an_idle_risk_halts_strategy_before_the_hub_s_crash_quote_publish_returns() -> None:
+    """In process Risk handles quotes in the hub's turn when idle, and its alert reaches an
+    idle Strategy at once: the halt is done before any engine's queued work runs."""
+    engines: list[Engine] = []
+    async with market() as m:
+        await start_engine(EngineType.RISK, CONFIG, m.clock, engines)
+        strategy = await start_engine(EngineType.STRATEGY, CONFIG, m.clock, engines)
+        assert isinstance(strategy, StrategyEngine)
+        await m.quote("AAPL", 100.0, 100.0)
+        await m.advance(1)
+        crash = Quote(symbol="AAPL", bid=90.0, ask=90.02, bid_size=1, ask_size=1)
+        await m.hub.ingest(m.source.name, "AAPL", DataType.QUOTE, crash)  # no settle: at once
+        assert list(strategy.halts) == ["flash_crash:AAPL"]
+        await m.settle()
         for engine in engines:
             await engine.stop()
 

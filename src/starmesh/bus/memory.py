@@ -7,7 +7,9 @@ match; a broadcast topic goes to every matching instance. Publishers wait while 
 full, up to ``publish_timeout``, except on conflated (latest-wins) topics.
 
 A FLASH_CRASH message is the exception to queueing: an endpoint whose consumer is parked
-handles it inside ``publish`` (see :meth:`MemoryEndpoint.deliver_at_once`).
+handles it inside ``publish`` (see :meth:`MemoryEndpoint.deliver_at_once`). An endpoint told
+to (:meth:`MemoryEndpoint.handle_at_once`) handles every message so, e.g. the crash detector's
+quotes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 
+from starmesh.bus.eager import start_eagerly
 from starmesh.bus.inbox import InboxEntry, PriorityInbox, Queued, message_of
 from starmesh.bus.transport import (
     DeadLetter,
@@ -79,8 +82,10 @@ class MemoryEndpoint:
         self.delivered = 0
         self.failed = 0
         self._closing = False
-        self._at_once: asyncio.Task[None] | None = None
+        self._at_once: asyncio.Future[None] | None = None
         """An async handler started by :meth:`deliver_at_once`, still running."""
+        self.always_at_once = False
+        """Every message, not only FLASH_CRASH, is handled at once when the consumer is parked."""
         self._task = asyncio.create_task(self._consume(), name=f"starmesh-memory:{self._address}")
 
     @property
@@ -111,14 +116,22 @@ class MemoryEndpoint:
         await asyncio.shield(self._task)
         self._transport._forget_endpoint(self)
 
+    def handle_at_once(self) -> None:
+        """Handle every message at once when the consumer is parked, not only FLASH_CRASH:
+        for a subscriber whose every message may be the urgent one (the crash detector's
+        quotes), and whose handler is quick, since the publisher pays for it.
+        """
+        self.always_at_once = True
+
     def deliver_at_once(self, message: Message) -> bool:
         """Handle ``message`` now, in the publisher's turn, if the consumer is parked (idle,
         nothing queued): it would be next anyway, and waiting for the event loop to schedule
         the consumer behind every other ready task is what a FLASH_CRASH cannot afford.
         False (nothing done) if the consumer is busy: then it is queued like any message.
 
-        A plain handler has finished when this returns; an async one goes on in a task of
-        its own, and the consumer waits for it (what arrives meanwhile stays queued).
+        A plain handler has finished when this returns. An async one runs now up to its
+        first real wait (most never wait: they publish in process), then goes on in a task of
+        its own; the consumer waits for it (what arrives meanwhile stays queued).
         """
         if self._closing or not self.inbox.hold():
             return False
@@ -130,12 +143,12 @@ class MemoryEndpoint:
         if pending is None:
             self._handled_at_once(message, None)
             return True
-        task = self._at_once = asyncio.ensure_future(pending)
-        task.add_done_callback(
-            lambda done: self._handled_at_once(
-                message, asyncio.CancelledError() if done.cancelled() else done.exception()
-            )
-        )
+        outcome = start_eagerly(pending, name=f"starmesh-at-once:{self._address}")
+        if outcome.done():
+            self._handled_at_once(message, _error_of(outcome))
+            return True
+        self._at_once = outcome
+        outcome.add_done_callback(lambda done: self._handled_at_once(message, _error_of(done)))
         return True
 
     def _handled_at_once(self, message: Message, error: BaseException | None) -> None:
@@ -304,7 +317,7 @@ class MemoryTransport:
                 await self._enqueue_shared(rotation, endpoints, message)
                 continue
             for endpoint in endpoints:
-                if at_once and endpoint.deliver_at_once(message):
+                if (at_once or endpoint.always_at_once) and endpoint.deliver_at_once(message):
                     continue
                 # The message itself goes in the lane: nothing allocated per delivery.
                 inbox = endpoint.inbox
@@ -476,6 +489,10 @@ class MemoryTransport:
                 entry.message.topic,
                 reason,
             )
+
+
+def _error_of(outcome: asyncio.Future[None]) -> BaseException | None:
+    return asyncio.CancelledError() if outcome.cancelled() else outcome.exception()
 
 
 def _pattern_set(patterns: Sequence[str]) -> TopicMatcher[bool]:

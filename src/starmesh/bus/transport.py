@@ -30,6 +30,7 @@ __all__ = [
     "DeadLetter",
     "DeliveryHandler",
     "Endpoint",
+    "HandlesAtOnce",
     "PlansAhead",
     "Quiescent",
     "Transport",
@@ -132,6 +133,17 @@ class PlansAhead(Protocol):
 
     def plan_ahead(self, topic: str) -> None:
         """Route ``topic`` now, and again whenever subscriptions change."""
+        ...
+
+
+@runtime_checkable
+class HandlesAtOnce(Protocol):
+    """An endpoint that can have every message handled in the publisher's turn while its
+    consumer is idle (the in-process one): the crash detector then sees each quote as it is
+    published, not after the work already queued for the event loop."""
+
+    def handle_at_once(self) -> None:
+        """From now on, handle each message at once whenever the consumer is parked."""
         ...
 
 

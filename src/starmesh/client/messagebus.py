@@ -20,6 +20,7 @@ from starmesh.bus.http import HttpAuth, MessagesEndpoint
 from starmesh.bus.redis import RedisTransport
 from starmesh.bus.transport import (
     Endpoint,
+    HandlesAtOnce,
     PlansAhead,
     Quiescent,
     Transport,
@@ -256,6 +257,17 @@ class MessageBusClient:
         transport = self._transport_for(topic)
         if isinstance(transport, PlansAhead):
             transport.plan_ahead(topic)
+
+    def handle_market_data_at_once(self) -> None:
+        """Have each market-data update handled in the hub's turn whenever this client is
+        idle, rather than queued behind the work already waiting for the event loop: for an
+        engine whose every quote may be urgent (Risk's crash detector) and whose handler is
+        quick, since the hub pays for it. Only where market data has an in-process endpoint
+        of its own (the embedded bus); over Redis nothing changes. Call it once started."""
+        self._require_running("handle_market_data_at_once")
+        endpoint: object = self._md_endpoint
+        if endpoint is not self._logic_endpoint and isinstance(endpoint, HandlesAtOnce):
+            endpoint.handle_at_once()
 
     # --- subscribe ---------------------------------------------------------------------------
 

@@ -137,6 +137,13 @@ class Engine:
         not on the first (and most urgent) message."""
         return ()
 
+    def market_data_at_once(self) -> bool:
+        """True for an engine that must see each update as the hub publishes it, not after
+        the work already waiting for the event loop (Risk's crash detector). In process, its
+        updates are then handled in the hub's turn whenever it is idle, so its market-data
+        handlers must be quick: the hub waits for them."""
+        return False
+
     async def on_start(self) -> None:
         """After the subscriptions are in place and the clients started; before ``running``."""
 
@@ -189,6 +196,8 @@ class Engine:
             await self.bus.start()
             for topic in self.urgent_topics():
                 self.bus.plan_ahead(topic)
+            if self.market_data_at_once():
+                self.bus.handle_market_data_at_once()
             await self.marketdata.start()
             await self._heartbeat()
             for data_type, on_update in self.market_data().items():
