@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
+from numpy.typing import NDArray
+from sklearn.linear_model import SGDClassifier
+from sklearn.preprocessing import StandardScaler
 
 from starmesh.core.enums import EngineType
 from starmesh.engines.ml import MlConfig, MlEngine, OnlineDirectionModel
@@ -32,7 +37,7 @@ def stream(
 
 
 def test_a_learnable_signal_beats_the_base_rate_by_far() -> None:
-    model = OnlineDirectionModel(FEATURES, window=400, min_scored=50, seed=1)
+    model = OnlineDirectionModel(FEATURES, window=400, min_scored=50)
     stream(model, np.random.default_rng(7), 2_000, signal=2.0)
     assert model.accuracy is not None
     assert model.base_rate is not None
@@ -45,7 +50,7 @@ def test_a_learnable_signal_beats_the_base_rate_by_far() -> None:
 
 
 def test_noise_stays_near_the_base_rate_and_stops_publishing() -> None:
-    model = OnlineDirectionModel(FEATURES, window=200, min_scored=50, seed=1)
+    model = OnlineDirectionModel(FEATURES, window=200, min_scored=50)
     # No feature helps; a drift up makes the base rate about 0.62.
     untrusted = stream(model, np.random.default_rng(3), 3_000, signal=0.0, drift=0.3)
     assert model.accuracy is not None
@@ -54,12 +59,36 @@ def test_noise_stays_near_the_base_rate_and_stops_publishing() -> None:
     assert untrusted > 0  # it went quiet whenever it fell below the base rate
 
 
-def test_the_fast_probability_is_the_libraries_predict_proba() -> None:
-    model = OnlineDirectionModel(FEATURES, window=50, min_scored=5, train_batch=4)
-    stream(model, np.random.default_rng(5), 200, signal=1.0)
+class Recording(OnlineDirectionModel):
+    """Keeps what it learnt from, in order, for the reference to learn the same."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.learnt: list[tuple[NDArray[np.float64], int]] = []
+
+    def _learn(self, x: NDArray[np.float64], label: int) -> None:
+        self.learnt.append((x, label))
+        super()._learn(x, label)
+
+
+@pytest.mark.parametrize("train_batch", [1, 4])
+def test_its_probability_is_scikit_learn_s_on_the_same_batches(train_batch: int) -> None:
+    """The reference: StandardScaler and SGDClassifier(loss="log_loss", shuffle=False), fed
+    the batches the model learnt from, in the same order."""
+    model = Recording(FEATURES, window=50, min_scored=5, train_batch=train_batch)
+    stream(model, np.random.default_rng(5), 300, signal=1.0)
+    scaler = StandardScaler()
+    classifier = SGDClassifier(loss="log_loss", alpha=1e-2, shuffle=False)
+    learnt = model.learnt[: len(model.learnt) - len(model.learnt) % train_batch]
+    assert len(learnt) > 200
+    for start in range(0, len(learnt), train_batch):
+        batch = np.vstack([x for x, _ in learnt[start : start + train_batch]])
+        labels = [label for _, label in learnt[start : start + train_batch]]
+        scaler.partial_fit(batch)
+        classifier.partial_fit(scaler.transform(batch), labels, classes=[0, 1])
     for row in ([0.3, -1.2], [2.0, 0.1], [-0.7, 0.0]):
         x = np.array([row])
-        expected = model._classifier.predict_proba(model._scaler.transform(x))[0, 1]
+        expected = classifier.predict_proba(scaler.transform(x))[0, 1]
         assert model.probability(x) == pytest.approx(expected, abs=1e-12)
 
 

@@ -37,7 +37,7 @@ from starmesh.testing import RedisServer
 __all__ = ["resident_mb", "run_deployment_bench", "summarise_routes"]
 
 READY_TIMEOUT_S = 180.0
-"""Thirteen interpreters importing numpy, polars and scikit-learn on two cores take a while."""
+"""Thirteen interpreters importing numpy and polars on two cores take a while."""
 _TROUBLE = re.compile(r"Traceback|\berror\b|exited with", re.IGNORECASE)
 """A line worth showing with the results: a failure, or a process that ended."""
 

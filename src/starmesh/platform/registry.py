@@ -44,7 +44,7 @@ BUILDERS: dict[EngineType, Builder] = {
 
 
 def _ml_engine(context: EngineContext, config: PlatformConfig) -> Engine:
-    from starmesh.engines.ml.engine import MlEngine  # scikit-learn: only where ML runs
+    from starmesh.engines.ml.engine import MlEngine  # imported only where ML runs
 
     return MlEngine(context, config.ml)
 

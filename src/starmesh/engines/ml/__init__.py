@@ -1,7 +1,7 @@
 """ML: an online classifier of next-bar direction, scored prequentially.
 
-The engine and the model load scikit-learn (seconds and ~100 MB): they are imported when first
-used, so a process that only reads the configuration does without it.
+The engine and the model load numpy: they are imported when first used, so a process that
+only reads the configuration does without it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ML engine's settings, apart from the model so reading them costs no scikit-learn."""
+"""The ML engine's settings, apart from the model so reading them costs no numpy."""
 
 from __future__ import annotations
 
@@ -16,11 +16,9 @@ class MlConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Recent predictions the accuracy, log-loss and base rate are taken over."""
     min_scored: int = 50
     """Predictions scored before the model can be judged worse than the base rate."""
-    seed: int = 0
-    train_batch: int = 16
-    """Labels learnt per ``partial_fit``, a 1-3 ms pause of the whole event loop whatever its
-    size. Larger: rarer pauses (most routes' p99 tails), but a model that learns later and is
-    trusted less often, so it publishes fewer predictions (docs/engines.md, ML)."""
+    train_batch: int = 1
+    """Labels gathered before the model learns from them (one SGD step each, a few µs): 1
+    learns from each label as it comes."""
 
     def __post_init__(self) -> None:
         if self.train_batch < 1:

@@ -27,7 +27,7 @@ class MlEngine(Engine):
         self.config = config = config or MlConfig()
         self.model = OnlineDirectionModel(
             config.features, window=config.window, min_scored=config.min_scored,
-            seed=config.seed, train_batch=config.train_batch,
+            train_batch=config.train_batch,
         )  # fmt: skip
         self.published = 0
         self.withheld = 0
