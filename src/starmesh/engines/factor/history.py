@@ -7,12 +7,11 @@ bus's message size limit however long the history.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from itertools import pairwise
 from typing import NamedTuple
 
+import numpy as np
 import polars as pl
 
 from starmesh.core.enums import DataType
@@ -68,8 +67,7 @@ class Panel(NamedTuple):
     """symbol -> sector"""
 
 
-def _date(ts_ns: int) -> dt.date:
-    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).date()
+_PANEL_VALUES = ("asset_returns", "market_cap", "book_price", "sales_price", "cf_price")
 
 
 def build_panel(
@@ -79,7 +77,9 @@ def build_panel(
     fundamentals (held constant over the history: the hub serves the latest figures). A symbol
     without shares outstanding, book value, revenue, cash flow or sector is left out.
     """
-    rows: list[tuple[dt.date, str, float, float, float, float, float]] = []
+    # Column by column, a symbol at a time: row tuples and a row-oriented frame took 77 ms of
+    # the event loop for 50 symbols x 400 days, this a few.
+    parts: list[pl.DataFrame] = []
     sectors: dict[str, str] = {}
     for symbol in sorted(bars):
         fundamental = fundamentals.get(symbol)
@@ -97,24 +97,35 @@ def build_panel(
         if shares <= 0 or book <= 0 or revenue <= 0:
             continue  # value ratios are taken in logs
         sectors[symbol] = fundamental.sector
-        for previous, bar in pairwise(series):
-            if previous.close <= 0 or bar.close <= 0:
-                continue
-            cap = shares * bar.close
-            rows.append((_date(bar.ts_start), symbol, bar.close / previous.close - 1, cap,
-                         book / cap, revenue / cap, cash_flow / cap))  # fmt: skip
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "date": pl.Date,
-            "symbol": pl.String,
-            "asset_returns": pl.Float64,
-            "market_cap": pl.Float64,
-            "book_price": pl.Float64,
-            "sales_price": pl.Float64,
-            "cf_price": pl.Float64,
-        },
-        orient="row",
+        closes = np.fromiter((bar.close for bar in series), dtype=np.float64, count=len(series))
+        starts = np.fromiter((bar.ts_start for bar in series), dtype=np.int64, count=len(series))
+        previous, close = closes[:-1], closes[1:]
+        kept = (previous > 0) & (close > 0)
+        cap = shares * close[kept]
+        parts.append(
+            pl.DataFrame(
+                {
+                    "ts": starts[1:][kept],
+                    "symbol": symbol,
+                    "asset_returns": close[kept] / previous[kept] - 1,
+                    "market_cap": cap,
+                    "book_price": book / cap,
+                    "sales_price": revenue / cap,
+                    "cf_price": cash_flow / cap,
+                }
+            )
+        )
+    frame = (
+        pl.concat(parts).with_columns(date=pl.from_epoch("ts", time_unit="ns").dt.date())
+        if parts
+        else pl.DataFrame(
+            schema={
+                "ts": pl.Int64,
+                "symbol": pl.String,
+                "date": pl.Date,
+                **dict.fromkeys(_PANEL_VALUES, pl.Float64),
+            }
+        )
     )
     return Panel(
         returns=frame.select("date", "symbol", "asset_returns"),
