@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from starmesh.bench.deployment import resident_mb, run_deployment_bench, summarise_routes
 from starmesh.core.enums import EngineType
+from starmesh.core.latency import LatencyHistogram
 
 
 def row(process: str, source: str, target: str, messages: int, p99: float) -> dict[str, object]:
@@ -25,6 +28,25 @@ def test_routes_count_the_window_sum_instances_and_keep_the_worst_latency() -> N
     assert strategy["instances"] == 2
     assert (strategy["p50_us"], strategy["p99_us"]) == (300.0, 3_000.0)
     assert (risk["messages"], risk["per_second"]) == (50, 5.0)  # new in the window: all of it
+
+
+def test_with_buckets_the_latency_is_the_window_s_not_since_the_start() -> None:
+    """A start-up backlog (1 s each) before the window, 1 ms samples in it: the window's p99
+    is 1 ms, where the engine's own histogram still says 1 s."""
+    histogram = LatencyHistogram()
+    for _ in range(100):
+        histogram.record(1_000_000_000)
+    start = {**row("risk", "marketdata", "risk", 100, 1e6),
+             "buckets": {str(b): n for b, n in histogram.buckets().items()}}  # fmt: skip
+    for _ in range(50):
+        histogram.record(1_000_000)
+    end = {**row("risk", "marketdata", "risk", 150, histogram.percentile(99) / 1e3),
+           "buckets": {str(b): n for b, n in histogram.buckets().items()}}  # fmt: skip
+    (risk,) = summarise_routes([start], [end], window_s=1.0)
+    assert end["p99_us"] == pytest.approx(1e6, rel=0.01)
+    assert risk["messages"] == 50
+    assert risk["p99_us"] == pytest.approx(1_000, rel=0.01)
+    assert risk["p50_us"] == pytest.approx(1_000, rel=0.01)
 
 
 def test_resident_memory_is_read_for_a_live_process_only() -> None:

@@ -42,3 +42,29 @@ def test_merge_adds_the_counts() -> None:
     assert a.count == 100
     assert a.percentile(50) == pytest.approx(50_000, rel=0.01)
     assert (a.min_ns, a.max_ns) == (1_000, 100_000)
+
+
+def test_the_samples_between_two_snapshots_have_their_own_percentiles() -> None:
+    """A start-up's slow samples, then a quiet window: the window's p99 is the window's."""
+    histogram = LatencyHistogram()
+    for _ in range(1_000):
+        histogram.record(500_000_000)  # 500 ms, while everything starts
+    earlier = histogram.buckets()
+    window_samples = list(range(1_000, 101_000, 1_000))  # 1-100 µs
+    for sample in window_samples:
+        histogram.record(sample)
+    window = LatencyHistogram.between(earlier, histogram.buckets())
+    assert window.count == 100
+    assert window.percentile(99) == pytest.approx(99_000, rel=0.01)
+    assert window.percentile(50) == pytest.approx(50_000, rel=0.01)
+    assert window.max_ns == pytest.approx(100_000, rel=0.01)
+    assert window.mean_ns == pytest.approx(50_500, rel=0.01)
+    assert histogram.percentile(50) == pytest.approx(500_000_000, rel=0.01)  # since the start
+
+
+def test_snapshots_in_the_wrong_order_are_refused() -> None:
+    histogram = LatencyHistogram()
+    histogram.record(10)
+    later = histogram.buckets()
+    with pytest.raises(ValueError, match="fewer samples"):
+        LatencyHistogram.between(later, {})

@@ -6,8 +6,9 @@ at a chosen rate. After a warm-up, over a measured window:
 
 - *mesh throughput*: messages handled per second by every engine, split into market data
   (hub -> engines) and engine logic (engine -> engine), from each engine's route meter;
-- *per route*: messages in the window, and p50/p99 publish-to-handler latency (each
-  engine's histogram since it started; the highest p99 of a route's instances);
+- *per route*: messages in the window, and p50/p99 publish-to-handler latency of the
+  window (the difference of each engine's histogram buckets at its start and end; the
+  highest p99 of a route's instances);
 - *per process*: CPU (cores used in the window) and resident memory, redis-servers too.
 
 The figures feed the sizing model in docs/deploy.md. Nothing here is a pass/fail target.
@@ -29,6 +30,7 @@ import msgspec
 
 from starmesh.bench.cpu import CpuMeter
 from starmesh.core.enums import EngineType
+from starmesh.core.latency import LatencyHistogram
 from starmesh.marketdata.sources.simulated import DEFAULT_UNIVERSE
 from starmesh.platform.config import ALL_ENGINES, PlatformConfig
 from starmesh.platform.supervisor import ProcessSpec, Supervisor, plan_processes
@@ -65,13 +67,15 @@ def summarise_routes(
     ``before`` and ``after`` are every process's ``/v1/routes`` rows, concatenated, each row
     tagged with ``process``.
     """
-    counted: dict[tuple[str, RouteKey], int] = {
-        (row["process"], _key(row)): int(row["messages"]) for row in before
+    earlier: dict[tuple[str, RouteKey], dict[str, Any]] = {
+        (row["process"], _key(row)): row for row in before
     }
     merged: dict[RouteKey, dict[str, Any]] = {}
     for row in after:
         key = _key(row)
-        delta = int(row["messages"]) - counted.get((row["process"], key), 0)
+        start = earlier.get((row["process"], key))
+        delta = int(row["messages"]) - (int(start["messages"]) if start is not None else 0)
+        p50, p99 = _window_percentiles(start, row)
         entry = merged.setdefault(
             key,
             {"from": key[0], "to": key[1], "topic": key[2], "messages": 0,
@@ -79,12 +83,23 @@ def summarise_routes(
         )  # fmt: skip
         entry["messages"] += delta
         entry["instances"] += 1
-        entry["p50_us"] = max(entry["p50_us"], float(row["p50_us"]))
-        entry["p99_us"] = max(entry["p99_us"], float(row["p99_us"]))
+        entry["p50_us"] = max(entry["p50_us"], p50)
+        entry["p99_us"] = max(entry["p99_us"], p99)
     rows = sorted(merged.values(), key=lambda r: (-r["messages"], r["from"], r["to"]))
     for entry in rows:
         entry["per_second"] = round(entry["messages"] / window_s, 1)
     return rows
+
+
+def _window_percentiles(start: dict[str, Any] | None, end: dict[str, Any]) -> tuple[float, float]:
+    """p50 and p99 (µs) of what a process received between its two rows; those since it
+    started when its rows carry no buckets."""
+    if "buckets" not in end:
+        return float(end["p50_us"]), float(end["p99_us"])
+    earlier = {} if start is None else {int(b): int(n) for b, n in start["buckets"].items()}
+    later = {int(b): int(n) for b, n in end["buckets"].items()}
+    window = LatencyHistogram.between(earlier, later)
+    return round(window.percentile(50) / 1e3, 1), round(window.percentile(99) / 1e3, 1)
 
 
 def _key(row: dict[str, Any]) -> RouteKey:

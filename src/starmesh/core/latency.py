@@ -8,6 +8,7 @@ one ``log`` and one dict update, cheap enough to time every delivery of a runnin
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Final
 
 __all__ = ["LatencyHistogram"]
@@ -65,6 +66,33 @@ class LatencyHistogram:
     @property
     def mean_ns(self) -> float:
         return self.total_ns / self.count if self.count else 0.0
+
+    def buckets(self) -> dict[int, int]:
+        """Samples per bucket (a copy): two of these, taken apart in time, give the samples
+        recorded in between (:meth:`between`)."""
+        return dict(self._buckets)
+
+    @classmethod
+    def between(cls, earlier: Mapping[int, int], later: Mapping[int, int]) -> LatencyHistogram:
+        """The samples recorded after ``earlier`` and up to ``later`` (two :meth:`buckets` of
+        one histogram). Their exact minimum, maximum and total are not kept per bucket: they
+        are taken from the buckets, so within the same 1% as the percentiles."""
+        window = cls()
+        for bucket in sorted(later.keys() | earlier.keys()):
+            n = later.get(bucket, 0) - earlier.get(bucket, 0)
+            if n < 0:
+                raise ValueError("the later buckets hold fewer samples than the earlier ones")
+            if n == 0:
+                continue
+            window._buckets[bucket] = n
+            low = 0 if bucket < 0 else math.ceil(_GROWTH**bucket)
+            high = 0 if bucket < 0 else math.floor(_GROWTH ** (bucket + 1))
+            if window.count == 0:
+                window.min_ns = low
+            window.max_ns = high
+            window.count += n
+            window.total_ns += n * (0 if bucket < 0 else round(_GROWTH ** (bucket + 0.5)))
+        return window
 
     def merge(self, other: LatencyHistogram) -> None:
         for bucket, n in other._buckets.items():

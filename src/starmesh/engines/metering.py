@@ -53,8 +53,10 @@ class RouteMeter:
         histogram = self._routes.get(Route(source, target, pattern))
         return histogram.count if histogram is not None else 0
 
-    def routes(self) -> list[dict[str, Any]]:
-        """Every route seen, sorted, as the report shows it (latencies in microseconds)."""
+    def routes(self, *, buckets: bool = False) -> list[dict[str, Any]]:
+        """Every route seen, sorted, as the report shows it (latencies in microseconds); with
+        ``buckets``, each histogram's buckets too (``{"bucket": samples}``), from which a
+        reader takes the percentiles of a window of its own."""
         rows = []
         for route in sorted(self._routes):
             histogram = self._routes[route]
@@ -69,6 +71,8 @@ class RouteMeter:
                     "max_us": round(histogram.max_ns / 1e3, 1),
                 }
             )
+            if buckets:
+                rows[-1]["buckets"] = {str(b): n for b, n in histogram.buckets().items()}
         return rows
 
 

@@ -3,7 +3,8 @@
 GET /health     the engine's state, counters and what it knows of its peers (503 unless
                 running or degraded)
 GET /metrics    the same counters, and each route's latency quantiles, for Prometheus
-GET /v1/routes  the routes this process has received on, with p50/p99
+GET /v1/routes  the routes this process has received on, with p50/p99 (and the buckets of
+                each latency histogram: a window's percentiles are their difference)
 """
 
 from __future__ import annotations
@@ -101,6 +102,6 @@ def build_engine_app(engine: Engine, meter: RouteMeter) -> FastAPI:
 
     @app.get("/v1/routes")
     async def routes() -> Response:
-        return Response(_json.encode(meter.routes()), media_type="application/json")
+        return Response(_json.encode(meter.routes(buckets=True)), media_type="application/json")
 
     return app
