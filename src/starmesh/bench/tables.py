@@ -201,7 +201,7 @@ def _deployment(results: dict[str, Any]) -> list[ResultTable]:
         note=f"window {results['window_s']:.0f} s after warm-up; redis-servers included",
     )  # fmt: skip
     routes = ResultTable(
-        "busiest routes (p50/p99: since each engine started)",
+        "busiest routes (p50/p99 of the window)",
         ["from>to", "topic", "msg/s", "p50 µs", "p99 µs"],
         [[f"{r['from']}>{r['to']}", r["topic"], _n(r["per_second"]), _us(r["p50_us"]),
           _us(r["p99_us"])] for r in results["routes"][:15]],
