@@ -265,6 +265,8 @@ class MessageBusClient:
         quick, since the hub pays for it. Only where market data has an in-process endpoint
         of its own (the embedded bus); over Redis nothing changes. Call it once started."""
         self._require_running("handle_market_data_at_once")
+        # As an object: mypy cannot intersect the Endpoint and HandlesAtOnce protocols, and
+        # would call the branch unreachable.
         endpoint: object = self._md_endpoint
         if endpoint is not self._logic_endpoint and isinstance(endpoint, HandlesAtOnce):
             endpoint.handle_at_once()

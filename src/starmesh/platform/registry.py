@@ -11,6 +11,7 @@ from starmesh.engines.base import Engine, EngineContext
 from starmesh.engines.collateral import CollateralEngine
 from starmesh.engines.factor import FactorEngine
 from starmesh.engines.features import FeaturesEngine
+from starmesh.engines.ml import MlEngine
 from starmesh.engines.portfolio import PortfolioEngine
 from starmesh.engines.risk import RiskEngine
 from starmesh.engines.strategy import StrategyEngine
@@ -32,7 +33,7 @@ BUILDERS: dict[EngineType, Builder] = {
     EngineType.PORTFOLIO: lambda context, config: PortfolioEngine(context, config.portfolio),
     EngineType.STRATEGY: lambda context, config: StrategyEngine(context, config.strategy),
     EngineType.FEATURES: lambda context, config: FeaturesEngine(context, config.features),
-    EngineType.ML: lambda context, config: _ml_engine(context, config),
+    EngineType.ML: lambda context, config: MlEngine(context, config.ml),
     EngineType.FACTOR: lambda context, config: FactorEngine(context, config.factor),
     EngineType.TORANIKO: lambda context, config: ToranikoEngine(context, config.toraniko),
     EngineType.ANALYTICS: lambda context, config: AnalyticsEngine(
@@ -41,12 +42,6 @@ BUILDERS: dict[EngineType, Builder] = {
     EngineType.BACKTESTING: lambda context, config: BacktestingEngine(context, config.backtesting),
     EngineType.WEBSOCKET: lambda context, config: WebSocketEngine(context, config.websocket),
 }
-
-
-def _ml_engine(context: EngineContext, config: PlatformConfig) -> Engine:
-    from starmesh.engines.ml.engine import MlEngine  # imported only where ML runs
-
-    return MlEngine(context, config.ml)
 
 
 def build_engine(kind: EngineType, context: EngineContext, config: PlatformConfig) -> Engine:

@@ -1,4 +1,4 @@
-"""The ML engine's settings, apart from the model so reading them costs no numpy."""
+"""The ML engine's settings."""
 
 from __future__ import annotations
 

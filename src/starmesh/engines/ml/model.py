@@ -3,13 +3,10 @@
 Each update of a symbol brings its features now and the return of the bar that just closed:
 that return is the label of the prediction made on the symbol's previous features, which is
 scored (accuracy, log-loss) and then learnt from, before a prediction is made on the new
-features. A logistic model (:class:`OnlineLogistic`: scikit-learn's ``SGDClassifier(loss=
-"log_loss")`` update, step for step) learns behind a :class:`RunningScaler` fitted
-incrementally on the same samples (what ``StandardScaler.partial_fit`` computes). Both are
-written here rather than called in scikit-learn because its per-call validation cost 0.5-2 ms
-of the event loop every engine shares, against ~30 µs for the arithmetic of 16 labels; tests
-hold both to scikit-learn's figures. A bar whose return is
-exactly zero says nothing of direction: it is neither scored nor learnt from.
+features. A logistic model (:class:`OnlineLogistic`, scikit-learn's SGD update step for step;
+its module says why it is written here) learns behind a :class:`RunningScaler` fitted
+incrementally on the same samples. A bar whose return is exactly zero says nothing of
+direction: it is neither scored nor learnt from.
 
 The L2 penalty (``alpha``) is strong by default: on noisy returns a weaker one makes the model
 overconfident (measured: log-loss 0.88 at 1e-4 against 0.35 at 1e-2 on a stream whose best
