@@ -30,9 +30,9 @@ def test_db_upgrade_creates_the_schema_then_has_nothing_to_do(database_url: str)
     runner = CliRunner()
     result = runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
     assert result.exit_code == 0, result.output
-    assert "schema empty -> 0002" in flat(result.output)
+    assert "schema empty -> 0003" in flat(result.output)
     result = runner.invoke(app, ["db", "upgrade", "--database-url", database_url])
-    assert "schema already at 0002" in flat(result.output)
+    assert "schema already at 0003" in flat(result.output)
 
 
 def test_a_run_writes_the_ledger_that_starmesh_ledger_reads_back(database_url: str) -> None:
@@ -75,7 +75,7 @@ def test_run_refuses_an_older_schema_and_says_what_to_run(database_url: str) -> 
     asyncio.run(older())
     result = starmesh("run", "--duration", "2", "--database-url", database_url)
     assert result.returncode == 1
-    assert "older than this starmesh's 0002" in flat(result.stdout)
+    assert "older than this starmesh's 0003" in flat(result.stdout)
     assert "starmesh db upgrade --database-url" in flat(result.stdout)
 
 

@@ -43,12 +43,14 @@ async def test_migrations_run_up_from_empty_to_exactly_the_codes_schema(database
     try:
         assert await current_revision(database) is None
         assert await upgrade(database) == (None, head_revision())
-        assert await current_revision(database) == head_revision() == "0002"
+        assert await current_revision(database) == head_revision() == "0003"
         async with database.engine.connect() as connection:
             tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
-            assert set(tables) >= {"fills", "signals", "alerts", "equity", "checkpoints"}
+            assert set(tables) >= {
+                "fills", "signals", "alerts", "equity", "checkpoints", "processed_messages"
+            }  # fmt: skip
             assert await connection.run_sync(differences) == []
-        assert await upgrade(database) == ("0002", "0002")  # a second run changes nothing
+        assert await upgrade(database) == ("0003", "0003")  # a second run changes nothing
     finally:
         await database.dispose()
 
@@ -70,11 +72,11 @@ async def test_an_older_schema_is_refused_with_the_command_that_upgrades_it(
     with pytest.raises(SchemaOutOfDateError) as refused:
         await Storage.open(database_url)
     message = str(refused.value)
-    assert "schema revision 0001, older than this starmesh's 0002" in message
+    assert "schema revision 0001, older than this starmesh's 0003" in message
     assert "starmesh db upgrade --database-url" in message
     database = Database(database_url)
     try:
-        assert await upgrade(database) == ("0001", "0002")
+        assert await upgrade(database) == ("0001", "0003")
     finally:
         await database.dispose()
     storage = await Storage.open(database_url)

@@ -1,4 +1,4 @@
-"""The ledger and engine checkpoints, in SQLite (embedded) or PostgreSQL.
+"""The ledger, engine checkpoints and processed message ids, in SQLite (embedded) or PostgreSQL.
 
 SQLAlchemy 2 Core on its async engines (aiosqlite, asyncpg), schema migrations by Alembic
 shipped in the package. This layer sits below the engines and above ``core``: engines get an
@@ -15,6 +15,7 @@ from starmesh.storage.errors import (
 )
 from starmesh.storage.ledger import EngineLedger
 from starmesh.storage.migrate import current_revision, ensure_current, head_revision, upgrade
+from starmesh.storage.processed import Effect, ProcessedMessages
 from starmesh.storage.records import (
     AlertRecord,
     CheckpointRecord,
@@ -32,12 +33,14 @@ __all__ = [
     "CheckpointRecord",
     "Database",
     "DatabaseUrlError",
+    "Effect",
     "EngineLedger",
     "EquityRecord",
     "FillRecord",
     "InvalidRecordError",
     "LedgerMismatchError",
     "LedgerWriter",
+    "ProcessedMessages",
     "Record",
     "SchemaOutOfDateError",
     "SignalRecord",

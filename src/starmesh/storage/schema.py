@@ -21,7 +21,16 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["TABLES", "alerts", "checkpoints", "equity", "fills", "metadata", "signals"]
+__all__ = [
+    "TABLES",
+    "alerts",
+    "checkpoints",
+    "equity",
+    "fills",
+    "metadata",
+    "processed_messages",
+    "signals",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -107,4 +116,13 @@ checkpoints = Table(
     Column("state", Text, nullable=False, comment="the engine's state, JSON"),
 )
 
-TABLES = (fills, signals, alerts, equity, checkpoints)
+processed_messages = Table(
+    "processed_messages",
+    metadata,
+    Column("consumer", Text, primary_key=True, comment="who handled it"),
+    Column("message_id", Text, primary_key=True),
+    Column("ts_ns", BigInteger, nullable=False, comment="when the message was published"),
+    Index(None, "consumer", "ts_ns"),
+)
+
+TABLES = (fills, signals, alerts, equity, checkpoints, processed_messages)

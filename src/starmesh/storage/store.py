@@ -15,6 +15,7 @@ from starmesh.storage.errors import StorageError
 from starmesh.storage.history import read_alerts, read_equity, read_fills
 from starmesh.storage.ledger import EngineLedger
 from starmesh.storage.migrate import ensure_current
+from starmesh.storage.processed import ProcessedMessages
 from starmesh.storage.records import AlertRecord, EquityRecord, FillRecord
 from starmesh.storage.url import database_url
 from starmesh.storage.writer import LedgerWriter
@@ -74,6 +75,10 @@ class Storage:
 
     def ledger(self, engine: str, account: str) -> EngineLedger:
         return EngineLedger(self, engine, account)
+
+    def processed_messages(self, consumer: str) -> ProcessedMessages:
+        """Effects committed once per message for ``consumer`` (see :mod:`.processed`)."""
+        return ProcessedMessages(self.database, consumer)
 
     async def flush(self, timeout: float | None = None) -> None:
         await self.writer.flush(timeout)
