@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +27,9 @@ class Engine(Process):
         self, engine: str, url: str, prefix: str, instance: str, tmp: Path, *options: str
     ) -> None:
         self.instance = instance
-        self.record = tmp / f"{instance}.handled"
+        self.once = "--once" in options
+        """Handled messages are committed to a SQLite ledger, once each (``engine.py``)."""
+        self.record = tmp / (f"{instance}.db" if self.once else f"{instance}.handled")
         self.http_port = free_port()
         self._args = [
             engine,
@@ -50,7 +54,22 @@ class Engine(Process):
     def handled(self) -> list[int]:
         if not self.record.exists():
             return []
+        if self.once:
+            return self._committed()
         return [int(line) for line in self.record.read_text().split()]
+
+    def _committed(self) -> list[int]:
+        with contextlib.closing(sqlite3.connect(self.record, timeout=10)) as ledger:
+            try:
+                return [n for (n,) in ledger.execute("SELECT n FROM handled")]
+            except sqlite3.OperationalError as exc:  # the engine has not made its table yet
+                if "no such table" in str(exc):
+                    return []
+                raise
+
+    def died(self) -> bool:
+        """Whether it killed itself as ``--die-after`` asked."""
+        return self.process.poll() is not None and Path(f"{self.record}.died").exists()
 
 
 @dataclass

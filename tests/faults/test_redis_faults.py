@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 
 from starmesh import EngineType, MessageBusClient, create_messagebus_client
@@ -34,11 +35,16 @@ async def publish(
 
 
 async def start_subscribers(
-    url: str, prefix: str, tmp: Path, engines: list[Engine], *delays: float
+    url: str,
+    prefix: str,
+    tmp: Path,
+    engines: list[Engine],
+    *delays: float,
+    options: tuple[str, ...] = (),
 ) -> list[Engine]:
     kinds = ["portfolio", "risk"]
     started = [
-        Engine(kind, url, prefix, f"{kind}-1", tmp, "--delay", str(delay))
+        Engine(kind, url, prefix, f"{kind}-1", tmp, "--delay", str(delay), *options)
         for kind, delay in zip(kinds, delays or (0.0, 0.0), strict=False)
     ]
     engines.extend(started)
@@ -154,14 +160,19 @@ async def test_redis_restarting_empty_recreates_groups_and_drains_the_outbox(
         assert (counts["lost"], counts["handled_twice"]) == (0, 0), report
 
 
+@pytest.mark.parametrize("effects", ["plain", "once"])
 async def test_a_subscriber_killed_mid_stream_handles_its_unacked_messages_on_restart(
-    redis_server: RedisServer, key_prefix: str, tmp_path: Path, engines: list[Engine]
+    redis_server: RedisServer, key_prefix: str, tmp_path: Path, engines: list[Engine], effects: str
 ) -> None:
     """Fault 3: kill -9 of a subscriber mid-stream, then a restart under the same name: what
-    it held unacknowledged is handled. Across a kill -9 delivery is at least once: a message
-    whose handler finished but whose ack had not left yet runs again; the count is noted."""
-    report = FaultReport("subscriber kill -9, restarted")
-    (subscriber,) = await start_subscribers(redis_server.url, key_prefix, tmp_path, engines, 0.001)
+    it held unacknowledged is handled. A plain handler gets at least once: a message whose
+    handler finished but whose ack had not left yet runs again; the count is noted. A handler
+    that commits through :class:`ProcessedMessages` has its effects exactly once."""
+    report = FaultReport(f"subscriber kill -9, restarted ({effects} handler)")
+    options = ("--once",) if effects == "once" else ()
+    (subscriber,) = await start_subscribers(
+        redis_server.url, key_prefix, tmp_path, engines, 0.001, options=options
+    )
     settings = fault_settings(key_prefix)
     try:
         async with create_messagebus_client(
@@ -182,8 +193,50 @@ async def test_a_subscriber_killed_mid_stream_handles_its_unacked_messages_on_re
         report.write()
     counts = report.receivers[subscriber.instance]
     assert counts["lost"] == 0, report
-    # At most what was handled but not yet acknowledged when it died: one read's worth.
-    assert counts["handled_twice"] <= settings.read_count, report
+    if effects == "once":
+        assert counts["handled_twice"] == 0, report
+    else:  # at most what was handled but not yet acknowledged when it died: one read's worth
+        assert counts["handled_twice"] <= settings.read_count, report
+
+
+@pytest.mark.parametrize(("effects", "times_handled"), [("plain", 2), ("once", 1)])
+async def test_a_crash_between_the_handler_and_the_ack(
+    redis_server: RedisServer,
+    key_prefix: str,
+    tmp_path: Path,
+    engines: list[Engine],
+    effects: str,
+    times_handled: int,
+) -> None:
+    """The subscriber kills itself the instant message 50 is handled, before the bus can
+    acknowledge it, and is restarted: the message comes again. A plain handler runs it twice
+    (the transport is at least once); one that commits through ProcessedMessages skips the
+    copy, so its effect is there once."""
+    options = ("--die-after", "50", *(("--once",) if effects == "once" else ()))
+    (subscriber,) = await start_subscribers(
+        redis_server.url, key_prefix, tmp_path, engines, 0.0, options=options
+    )
+    report = FaultReport(f"subscriber crash between handler and ack ({effects} handler)")
+    settings = fault_settings(key_prefix)
+    try:
+        async with create_messagebus_client(
+            EngineType.STRATEGY, url=redis_server.url, settings=settings
+        ) as publisher:
+            await publish(publisher, range(100), report, 0.0)
+            await eventually(subscriber.died, what="the subscriber killed itself after 50")
+            subscriber.kill()  # reaps it
+            subscriber.restart()
+            await subscriber.ready()
+            await all_handled([subscriber], 100)
+        handled = subscriber.handled()
+        report.count(subscriber.instance, handled, range(100))
+    finally:
+        report.write()
+    assert handled.count(50) == times_handled, report
+    counts = report.receivers[subscriber.instance]
+    assert counts["lost"] == 0, report
+    if effects == "once":
+        assert counts["handled_twice"] == 0, report
 
 
 async def test_a_slow_subscriber_slows_neither_the_others_nor_the_publisher(
