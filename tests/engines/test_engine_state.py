@@ -8,6 +8,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 import pytest
 from sqlalchemy import text
 
@@ -25,6 +26,7 @@ from starmesh.platform.config import PlatformConfig
 from starmesh.platform.registry import build_engine
 from starmesh.storage import AlertRecord, LedgerMismatchError, Storage
 from tests.engines.support import Market, market
+from tests.messages import make_message
 
 CONFIG = PlatformConfig(
     symbols=("AAPL", "MSFT"),
@@ -89,6 +91,36 @@ async def test_portfolio_restarts_with_the_book_its_fills_make(database_url: str
         assert [f.seq for f in fills] == [1, 2, 3, 4, 5]
         assert sum(f.signed_quantity for f in fills if f.symbol == "AAPL") == -10
         assert all(f.signal_id for f in fills)
+
+
+async def test_a_signal_redelivered_after_a_restart_does_not_trade_again(
+    database_url: str,
+) -> None:
+    """The bus is at least once across a crash: a signal Portfolio traded on but had not
+    acknowledged comes again to the restarted engine. A signal by quantity (no target) would
+    buy twice; the ledger's fills say which signals traded."""
+    buy = msgspec.structs.replace(
+        make_message("strategy.signals.buy", payload=TradingSignal(
+            symbol="AAPL", action="BUY", quantity=10)),
+        source=EngineType.STRATEGY,
+    )  # fmt: skip
+    async with market() as m:
+        async with running(EngineType.PORTFOLIO, database_url, m.clock) as (engine, _):
+            assert isinstance(engine, PortfolioEngine)
+            await m.quote("AAPL", 99.98, 100.02)
+            await engine.on_signal(buy)
+            assert engine.broker.position("AAPL") == 10
+        async with running(EngineType.PORTFOLIO, database_url, m.clock) as (again, storage):
+            assert isinstance(again, PortfolioEngine)
+            await m.quote("AAPL", 99.98, 100.02)
+            await again.on_signal(buy)  # the redelivered copy
+            assert again.broker.position("AAPL") == 10
+            assert again.counts["signals_redelivered"] == 1
+            again_buy = msgspec.structs.replace(buy, id=buy.id + "-new")
+            await again.on_signal(again_buy)  # a new signal trades as ever
+            assert again.broker.position("AAPL") == 20
+            fills = await storage.fills()
+        assert [f.signal_id for f in fills] == [buy.id, again_buy.id]
 
 
 async def test_the_ledger_keeps_the_equity_curve_the_portfolio_published(

@@ -57,7 +57,7 @@ async def test_a_signal_checked_by_risk_fills_at_the_hubs_ask() -> None:
             await strategy.publish("strategy.signals.buy", signal("AAPL", 100))
             await m.settle()
         assert portfolio.counts == {"orders": 2, "fills": 1, "refused": 1, "risk_fallbacks": 0,
-                                    "rejected": 0}  # fmt: skip
+                                    "rejected": 0, "signals_redelivered": 0}  # fmt: skip
         position = next(p for p in seen.payloads if isinstance(p, PositionChange))
         assert (position.quantity, position.avg_price) == (50, 100.02)
         balance = portfolio.balance()

@@ -102,9 +102,13 @@ class PortfolioEngine(Engine):
         self.fill_log: list[tuple[int, Fill]] = []
         """(clock ns, fill) of every fill, in order."""
         self._orders = 0
-        self.counts = {"orders": 0, "fills": 0, "refused": 0, "risk_fallbacks": 0, "rejected": 0}
+        self.counts = {"orders": 0, "fills": 0, "refused": 0, "risk_fallbacks": 0, "rejected": 0,
+                       "signals_redelivered": 0}  # fmt: skip
         if self.ledger is not None:
             self.counts["ledger_full"] = 0
+        self._traded_signals: set[str] = set()
+        """Ids of the signals that led to fills, the ledger's included: a signal the bus
+        redelivers after a crash (handled, not yet acknowledged) must not trade again."""
         self._unrecorded_equity: EquityRecord | None = None
 
     def _new_broker(self, cash: float) -> PaperBroker:
@@ -155,6 +159,7 @@ class PortfolioEngine(Engine):
         self.broker = broker
         self._orders = max([state.orders if state else 0,
                             *(order_number(f.order_id) for f in fills)])  # fmt: skip
+        self._traded_signals = {f.signal_id for f in fills if f.signal_id is not None}
         if checkpoint is None or state is None:
             return {"checkpoint": None, "fills": len(fills)}
         return {
@@ -197,6 +202,10 @@ class PortfolioEngine(Engine):
     async def on_signal(self, message: Message) -> None:
         signal = message.payload
         if not isinstance(signal, TradingSignal) or signal.action == "HOLD":
+            return
+        if message.id in self._traded_signals:
+            self.counts["signals_redelivered"] += 1
+            logger.warning("signal %s traded before the restart: not again", message.id)
             return
         held = self.broker.position(signal.symbol)
         if signal.target is not None:
@@ -268,6 +277,8 @@ class PortfolioEngine(Engine):
         if not await self._ledger_allows(order, signal_id):
             return False
         fill = self.broker.execute(order.order_id, symbol, side, quantity, quote)
+        if signal_id is not None:
+            self._traded_signals.add(signal_id)
         if self.ledger is not None:  # queued, never awaited: the handler does not wait
             self.ledger.record(fill_record(fill, account=self.context.account,
                                            seq=self.broker.fills, ts_ns=self.clock.now_ns(),
