@@ -8,7 +8,6 @@ code never changes between the embedded default and production.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -28,6 +27,7 @@ from starmesh.bus.transport import (
     address_of,
 )
 from starmesh.client.answers import reply_of
+from starmesh.client.dispatch import DeliveryObserver, Dispatcher
 from starmesh.client.envelopes import Envelopes, PayloadLike
 from starmesh.client.failover import MeshFailover
 from starmesh.client.health import instance_health
@@ -39,11 +39,9 @@ from starmesh.core.config import Settings
 from starmesh.core.enums import EngineType, MessagePriority, MessageType
 from starmesh.core.errors import (
     BusUnavailableError,
-    HandlerError,
     MessageBusError,
     MessageEncodeError,
     NoResponderError,
-    NotHandledError,
     RemoteError,
     RequestTimeout,
 )
@@ -62,12 +60,6 @@ logger = logging.getLogger("starmesh.client")
 
 Responder = Callable[[Message], "Awaitable[PayloadLike | None] | PayloadLike | None"]
 """Receives a request and returns the reply payload (a dict, a Payload struct or None)."""
-
-DeliveryObserver = Callable[[Message, str], None]
-"""Told of each message about to reach this client's handlers, with the first matching pattern
-(route accounting: who sent what to whom, and how long it took)."""
-
-_REPLY_TYPES = frozenset({MessageType.REPLY, MessageType.ERROR})
 
 
 class BusConnection(NamedTuple):
@@ -106,19 +98,15 @@ class MessageBusClient:
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._answering: set[asyncio.Task[None]] = set()
         self._envelopes = Envelopes(engine, instance)
+        self._dispatcher = Dispatcher(self.address, self._handlers, self._pending)
         self._running = False
         self._lifecycle = asyncio.Lock()
         self._published = 0
-        self._received = 0
-        self._unhandled = 0
-        self._late_replies = 0
         self._expired = 0
-        self._observer: DeliveryObserver | None = None
         self._settling: tuple[BusConnection, list[Quiescent]] | None = None
         self._answer_failures = 0
         self._auth = HttpAuth.from_settings(settings)
         self._failover: MeshFailover | None = None
-        self._once: HandledOnce | None = None
         self._receiver: HttpReceiver | None = None
         self._http_endpoint: MessagesEndpoint | None = None
         self._http_url: str | None = None
@@ -142,19 +130,19 @@ class MessageBusClient:
                     # Two paths can now bring the same message (HTTP, then a replay through
                     # Redis): remember handled ids across both. Over Redis alone the
                     # endpoint's own window does, at no extra cost per message.
-                    self._once = HandledOnce(self._settings.dedup_window)
+                    self._dispatcher.once = HandledOnce(self._settings.dedup_window)
                 self._failover = MeshFailover(connection.logic, self._settings, self._auth)
                 await self._failover.start()
             if self._receiver is not None:
                 self._receiver.start()
             self._logic_endpoint = await connection.logic.open_endpoint(
-                self.engine, self.instance, self._deliver
+                self.engine, self.instance, self._dispatcher.deliver
             )
             if connection.marketdata is connection.logic:
                 self._md_endpoint = self._logic_endpoint
             else:
                 self._md_endpoint = await connection.marketdata.open_endpoint(
-                    self.engine, self.instance, self._deliver
+                    self.engine, self.instance, self._dispatcher.deliver
                 )
             # Subscriptions made before start: their handlers were ready before anything
             # could arrive, so a backlog waiting for this engine finds them.
@@ -454,7 +442,7 @@ class MessageBusClient:
         """Call ``observer(message, pattern)`` before the handlers of every delivered message
         (not replies); None stops it. One observer at a time: it must be quick and not raise.
         """
-        self._observer = observer
+        self._dispatcher.observer = observer
 
     def http_router(self) -> APIRouter:
         """``POST /v1/messages`` for this instance, to include in the engine's FastAPI app.
@@ -466,10 +454,13 @@ class MessageBusClient:
         """
         if self._http_endpoint is None:
             settings = self._settings
+            dispatcher = self._dispatcher
             self._receiver, self._http_endpoint = http_inlet(
                 self.engine,
-                self._deliver,
-                seen=lambda message_id: self._once is not None and self._once.seen(message_id),
+                dispatcher.deliver,
+                seen=lambda message_id: (
+                    dispatcher.once is not None and dispatcher.once.seen(message_id)
+                ),
                 settings=settings,
                 auth=self._auth,
             )
@@ -481,7 +472,7 @@ class MessageBusClient:
                 self._receiver.start()
                 if isinstance(connection.logic, RedisTransport):  # from the next heartbeat on
                     connection.logic.advertise(self.address, self._http_url)
-                    self._once = HandledOnce(settings.dedup_window)
+                    dispatcher.once = HandledOnce(settings.dedup_window)
         return self._http_endpoint.router
 
     def listening_on(self, port: int) -> None:
@@ -511,8 +502,9 @@ class MessageBusClient:
         status: dict[str, Any] = {}
         if self._failover is not None:
             status.update(self._failover.status())
-        if self._once is not None:
-            status["duplicates_dropped"] = self._once.duplicates
+        once = self._dispatcher.once
+        if once is not None:
+            status["duplicates_dropped"] = once.duplicates
         if self._http_endpoint is not None and self._receiver is not None:
             status["http_in"] = {**self._http_endpoint.counts, **self._receiver.counts}
         return status
@@ -539,10 +531,10 @@ class MessageBusClient:
     def stats(self) -> dict[str, int]:
         return {
             "published": self._published,
-            "received": self._received,
-            "unhandled": self._unhandled,
+            "received": self._dispatcher.received,
+            "unhandled": self._dispatcher.unhandled,
             "handler_failures": sum(s.failures for s in self.subscriptions()),
-            "late_replies": self._late_replies,
+            "late_replies": self._dispatcher.late_replies,
             "expired_requests": self._expired,
             "answer_failures": self._answer_failures,
             "pending_requests": len(self._pending),
@@ -586,80 +578,9 @@ class MessageBusClient:
             endpoints.append(self._md_endpoint)
         return endpoints
 
-    def _deliver(self, message: Message) -> Awaitable[None] | None:
-        """The endpoints' callback: finishes synchronously unless a handler is async."""
-        self._received += 1
-        if message.correlation_id is not None and message.type in _REPLY_TYPES:
-            # A reply is for the request waiting on it, never for handlers; so a transport
-            # may deliver replies as they arrive, outside the turn-taking of handlers.
-            future = self._pending.get(message.correlation_id)
-            if future is not None:
-                if not future.done():
-                    future.set_result(message)
-            else:
-                self._late_replies += 1  # its request timed out; nobody waits any more
-            return None
-        if self._once is not None and not message.topic.startswith(MARKETDATA_PREFIX):
-            return self._once.run(message, self._dispatch)
-        return self._dispatch(message)
-
-    def _dispatch(self, message: Message) -> Awaitable[None] | None:
-        """Call the handlers of ``message``'s topic, in subscription order."""
-        topic = message.topic
-        subscriptions = self._handlers.lookup(topic)  # a dict read for a topic seen before
-        if subscriptions is None:
-            subscriptions = self._handlers.match(topic)
-        if not subscriptions:
-            self._unhandled += 1
-            raise NotHandledError(f"{self.address} has no handler for {topic!r}")
-        if self._observer is not None:
-            self._observer(message, subscriptions[0].pattern)
-        # The handlers are called right here, not through Subscription.invoke: at a few
-        # hundred ns per Python call, one frame less per handler is most of the fan-out cost.
-        failed: list[Subscription] | None = None
-        for subscription in subscriptions:
-            try:
-                outcome = subscription.handler(message)
-            except Exception as exc:
-                subscription.failed(message, exc)
-                failed = [subscription] if failed is None else [*failed, subscription]
-                continue
-            if outcome is not None and inspect.isawaitable(outcome):
-                # An async handler: the rest waits for it.
-                index = subscriptions.index(subscription)
-                return self._dispatch_async(message, subscriptions, index, failed or [], outcome)
-            subscription.handled += 1
-        if failed:
-            raise _handler_error(message, failed)
-        return None
-
-    async def _dispatch_async(
-        self,
-        message: Message,
-        subscriptions: tuple[Subscription, ...],
-        start: int,
-        failed: list[Subscription],
-        started: Awaitable[None],
-    ) -> None:
-        """Carry on ``_deliver`` from ``subscriptions[start]``, whose handler gave ``started``."""
-        outcome: bool | Awaitable[None] = started
-        for index in range(start, len(subscriptions)):
-            subscription = subscriptions[index]
-            if index > start:
-                outcome = subscription.invoke(message)
-            ok = (
-                outcome
-                if isinstance(outcome, bool)
-                else await subscription.finish(outcome, message)
-            )
-            if not ok:
-                failed.append(subscription)
-        if failed:
-            raise _handler_error(message, failed)
-
     async def _answer(self, request: Message, responder: Responder) -> None:
         if request.reply_to is None:
-            self._unhandled += 1
+            self._dispatcher.unhandled += 1
             logger.warning("%r was published, not requested: it has no reply_to", request.topic)
             return
         if request.expired(now_ns()):
@@ -676,14 +597,9 @@ class MessageBusClient:
                 request.reply_to, self._envelopes.reply(request, MessageType.ERROR, error)
             )
         if not delivered:
-            self._late_replies += 1
+            self._dispatcher.late_replies += 1
 
 
 def _expire(future: asyncio.Future[Message]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
-
-
-def _handler_error(message: Message, failed: list[Subscription]) -> HandlerError:
-    errors = "; ".join(f"{s!r}: {s.last_error!r}" for s in failed)
-    return HandlerError(f"{message.topic!r} ({message.id}): {errors}")
