@@ -2,10 +2,11 @@
 
 Tasks per instance:
 
-- the *reader* XREADGROUPs the engine's five inbox lanes and the instance's reply stream
-  into a local priority buffer, and waits for room once ``max_prefetch`` entries wait;
-- the *urgent reader* blocks on the FLASH_CRASH and URGENT lanes and the replies alone, so
-  Redis hands it an urgent message the moment it arrives, however big the fetched backlog;
+- the *reader* and the *urgent reader* (``readers.py``) XREADGROUP the engine's inbox lanes
+  into a local priority buffer: the first waits for room once ``max_prefetch`` entries wait,
+  the second blocks on the FLASH_CRASH and URGENT lanes alone, so Redis hands it an urgent
+  message the moment it arrives, however big the fetched backlog;
+- the *reply* follower (``follow.py``) hands each reply to the callback as it arrives;
 - the *deliverer* hands the buffer's most urgent entry to the callback, retries a failed one
   up to ``max_deliveries`` attempts, then writes it to the dead-letter stream; it yields to
   the event loop every 0.2 ms of work so the readers keep up;
@@ -26,25 +27,23 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
 from starmesh.bus.dedup import DedupWindow
-from starmesh.bus.inbox import InboxEntry, PriorityInbox
+from starmesh.bus.inbox import PriorityInbox
 from starmesh.bus.redis import replies
 from starmesh.bus.redis.follow import follow_stream
 from starmesh.bus.redis.groups import backlog, create_groups, leave
 from starmesh.bus.redis.publisher import NETWORK_ERRORS
-from starmesh.bus.redis.raw import Raw, raw_streams
-from starmesh.bus.redis.replies import Entries
+from starmesh.bus.redis.readers import InboxReaders, StreamEntry
 from starmesh.bus.redis.resp import pack
 from starmesh.bus.redis.tasks import cancel_and_wait
 from starmesh.bus.redis.upkeep import GroupUpkeep
 from starmesh.bus.transport import DeliveryHandler, address_of
 from starmesh.core.clock import now_ns
-from starmesh.core.enums import EngineType, MessagePriority
+from starmesh.core.enums import EngineType
 from starmesh.core.errors import (
     BusUnavailableError,
     MessageBusError,
@@ -60,31 +59,10 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisEndpoint"]
 
-_Offsets = dict[Any, Any]
-"""Stream -> last id read, as XREADGROUP takes it (redis-py's key type is invariant)."""
-_Rejected = tuple[str, bytes, bytes, str]
-"""(stream, entry id, raw bytes, reason): an entry to dead-letter instead of handling."""
-
 logger = logging.getLogger(__name__)
 
-_URGENT_LANES = (MessagePriority.FLASH_CRASH, MessagePriority.URGENT)
-_DECODE_SLICE = 64
-"""Fetched entries decoded between two turns given to the event loop."""
 _YIELD_AFTER_S = 0.000_2
 """The deliverer gives the event loop a turn at least this often while it has work."""
-
-
-class StreamEntry(InboxEntry):
-    """A fetched delivery and where it came from (``stream`` is None for broadcast)."""
-
-    __slots__ = ("entry_id", "stream")
-
-    def __init__(
-        self, message: Message, stream: str | None, entry_id: bytes, deliveries: int = 0
-    ) -> None:
-        super().__init__(message, deliveries)
-        self.stream = stream
-        self.entry_id = entry_id
 
 
 class RedisEndpoint:
@@ -108,13 +86,7 @@ class RedisEndpoint:
         self._lanes = keys.inboxes(engine)
         self._replies = keys.replies(engine, instance)
         self._dead_letter_key = keys.dead_letters(engine)
-        self._all_streams: _Offsets = dict.fromkeys(self._lanes.values(), ">")
-        self._urgent_streams: _Offsets = {self._lanes[p]: ">" for p in _URGENT_LANES}
-        # One reader per lane: two readers' fetches of one lane, decoded in slices that give
-        # the loop a turn, interleave in the buffer and break the lane's publish order.
-        self._routine_streams: _Offsets = {
-            key: ">" for priority, key in self._lanes.items() if priority not in _URGENT_LANES
-        }
+        self._all_streams = dict.fromkeys(self._lanes.values(), ">")
         self._broadcast_prefixes = tuple(p.rstrip("*") for p in transport.broadcast_patterns)
         self._buffer = PriorityInbox(
             settings.max_prefetch + settings.read_count * len(self._all_streams),
@@ -138,6 +110,19 @@ class RedisEndpoint:
         self.not_handled = 0
         self.duplicates = 0
         self.dead_lettered = 0
+        self._readers = InboxReaders(
+            transport=transport,
+            group=self._group,
+            instance=instance,
+            lanes=self._lanes,
+            buffer=self._buffer,
+            room=self._room,
+            low_water=self._low_water,
+            in_flight=self._in_flight,
+            ack=self._ack,
+            dead_letter=self._write_dead_letter,
+            retrying=self._retrying,
+        )
         self._upkeep = GroupUpkeep(
             transport=transport,
             engine_instance=(self._group, instance),
@@ -147,7 +132,7 @@ class RedisEndpoint:
             in_flight=self._in_flight,
             handles=self._handles,
             ack=self._ack,
-            take=self._take,
+            take=self._readers.take,
             dead_letter=self._write_dead_letter,
             register=lambda shared: transport.register(engine, instance, shared),
             retrying=self._retrying,
@@ -231,8 +216,8 @@ class RedisEndpoint:
         if not self._broadcast_only(pattern):
             await self._transport.register(self.engine, self.instance, self._shared_patterns())
             if not self.consuming:
-                self._spawn("reader", self._read_loop())
-                self._spawn("urgent-reader", self._urgent_read_loop())
+                self._spawn("reader", self._readers.read_loop())
+                self._spawn("urgent-reader", self._readers.urgent_read_loop())
 
     async def unsubscribe(self, pattern: str) -> None:
         if pattern not in self.patterns:
@@ -260,94 +245,7 @@ class RedisEndpoint:
             "dropped": self._buffer.dropped,
         }
 
-    # --- fetching ----------------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        """Fetch the lanes below URGENT while fewer than ``max_prefetch`` entries wait; else
-        wait for room. (The urgent reader alone fetches the URGENT and FLASH_CRASH lanes.)"""
-        settings = self._settings
-        connection = self._transport.raw_commands(self._lanes[MessagePriority.NORMAL])
-        command = self._xreadgroup(self._routine_streams)
-        try:
-            while True:
-                if len(self._buffer) >= settings.max_prefetch:
-                    self._room.clear()
-                    if len(self._buffer) >= self._low_water:
-                        await self._room.wait()
-                    continue
-                await self._fetch(connection, command)
-        finally:
-            await connection.close()
-
-    async def _urgent_read_loop(self) -> None:
-        """Block on the FLASH_CRASH and URGENT lanes and the replies, whatever else is going on:
-        Redis wakes this read the moment one arrives, so it overtakes any fetched backlog.
-        """
-        connection = self._transport.raw_commands(self._lanes[MessagePriority.URGENT])
-        command = self._xreadgroup(self._urgent_streams)
-        try:
-            while True:
-                await self._fetch(connection, command)
-        finally:
-            await connection.close()
-
-    async def _fetch(self, connection: Raw, command: bytes) -> None:
-        response = await self._retrying("read", partial(connection.one, command))
-        fetched = raw_streams(response)
-        if fetched:
-            await self._take(fetched)
-
-    def _xreadgroup(self, streams: _Offsets) -> bytes:
-        """The packed XREADGROUP a reader sends again and again (its ids are always ``>``)."""
-        settings = self._settings
-        return pack(
-            b"XREADGROUP", b"GROUP", self._group.encode(), self.instance.encode(),
-            b"COUNT", str(settings.read_count).encode(), b"BLOCK", str(settings.block_ms).encode(),
-            b"STREAMS", *(key.encode() for key in streams), *(b">" for _ in streams),
-        )  # fmt: skip
-
-    def _accept(
-        self, fetched: list[tuple[str, Entries]], deliveries: dict[bytes, int] | None = None
-    ) -> list[_Rejected]:
-        """Buffer fetched entries; returns those that must go to the dead letters instead."""
-        rejected: list[_Rejected] = []
-        for stream, stream_entries in fetched:
-            for entry_id, fields in stream_entries:
-                if fields is None:  # the entry was trimmed while pending
-                    self._ack(stream, entry_id)
-                    continue
-                key = (stream, entry_id)
-                if key in self._in_flight:
-                    continue
-                data = fields.get(b"m")
-                if data is None:
-                    rejected.append((stream, entry_id, repr(fields).encode(), "no field 'm'"))
-                    continue
-                try:
-                    message = self._codec.decode(data)
-                except MessageDecodeError as exc:
-                    rejected.append((stream, entry_id, data, str(exc)))
-                    continue
-                prior = 0 if deliveries is None else deliveries.get(entry_id, 0)
-                self._in_flight.add(key)
-                self._buffer.push(StreamEntry(message, stream, entry_id, prior))
-        return rejected
-
-    async def _take(
-        self, fetched: list[tuple[str, Entries]], deliveries: dict[bytes, int] | None = None
-    ) -> None:
-        """Decode and buffer ``fetched`` in slices, giving the event loop a turn in between:
-        decoding a whole fetch at once holds up an urgent message arriving meanwhile.
-        """
-        rejected: list[_Rejected] = []
-        for stream, stream_entries in fetched:
-            for start in range(0, len(stream_entries), _DECODE_SLICE):
-                if start:
-                    await asyncio.sleep(0)
-                chunk = stream_entries[start : start + _DECODE_SLICE]
-                rejected += self._accept([(stream, chunk)], deliveries)
-        for stream, entry_id, raw, reason in rejected:
-            await self._write_dead_letter(stream, entry_id, raw, reason)
+    # --- following: replies and broadcast ----------------------------------------------------
 
     async def _newest(self, stream: str) -> bytes:
         """The id of the newest entry of ``stream``: a reader without a group starts after it."""
@@ -532,7 +430,7 @@ class RedisEndpoint:
 
     def _handles(self, raw: bytes) -> bool:
         """Whether this instance subscribes to the topic of ``raw`` (undecodable: yes, so that
-        ``_take`` dead-letters it with the decode error).
+        ``InboxReaders.take`` dead-letters it with the decode error).
         """
         try:
             topic = self._codec.decode(raw).topic
@@ -549,7 +447,7 @@ class RedisEndpoint:
         lanes = list(self._all_streams)
         read_count = self._settings.read_count
         async for fetched in backlog(self._redis, self._group, self.instance, lanes, read_count):
-            await self._take(fetched)
+            await self._readers.take(fetched)
 
     async def _detach(self) -> None:
         await leave(
