@@ -70,6 +70,22 @@ async def test_a_cross_becomes_a_signal_and_an_intended_position(
     assert seen.messages[0].priority is MessagePriority.HIGH
 
 
+async def test_the_heartbeat_says_how_fast_each_halt_took_hold(
+    setup: tuple[Market, StrategyEngine, Collector],
+) -> None:
+    m, strategy, _ = setup
+    async with create_messagebus_client(EngineType.RISK) as risk:
+        for symbol, age_ns in (("MSFT", 1_500), ("AAPL", 250_000)):
+            trigger_ts = m.clock.now_ns() - age_ns
+            crash = FlashCrashAlert(symbol=symbol, price_from=100, price_to=90, window_ms=500,
+                                    message="-10%", trigger_ts=trigger_ts)  # fmt: skip
+            await risk.publish("risk.alert.flash_crash", crash,
+                               priority=MessagePriority.FLASH_CRASH)  # fmt: skip
+            await m.settle()
+    assert strategy.health_detail()["halt_latency_us"] == [1.5, 250.0]
+    assert strategy.health().detail["halt_latency_us"] == [1.5, 250.0]
+
+
 async def test_a_halting_alert_stops_every_signal_until_its_clearance(
     setup: tuple[Market, StrategyEngine, Collector],
 ) -> None:

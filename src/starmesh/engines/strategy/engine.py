@@ -47,6 +47,10 @@ from starmesh.storage import EngineLedger
 __all__ = ["Halt", "HaltState", "StrategyConfig", "StrategyEngine", "StrategyState"]
 
 
+_HALTS_SHOWN = 10
+"""Halts whose latency the heartbeat carries, the latest."""
+
+
 class StrategyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str = "ma_crossover"
     fast_window: int = 10
@@ -262,4 +266,9 @@ class StrategyEngine(Engine):
             self.performance[message.topic.rpartition(".")[2]] = message.payload
 
     def health_detail(self) -> dict[str, Any]:
-        return {**self.counts, "halted": self.counts["halted"], "halts": sorted(self.halts)}
+        # How fast the last halts took hold, from the tick that caused each: the figure an
+        # operator checks in a deployment, where no one process sees both ends.
+        latencies = [round(h.latency_ns / 1e3, 1) for h in self.halt_log[-_HALTS_SHOWN:]
+                     if h.latency_ns is not None]  # fmt: skip
+        return {**self.counts, "halted": self.counts["halted"], "halts": sorted(self.halts),
+                "halt_latency_us": latencies}  # fmt: skip
