@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
-__all__ = ["register"]
+__all__ = ["metrics_summary", "register"]
 
 _DAY_QUOTES = 1_000_000
 _TRADING_DAY_S = 23_400.0
@@ -120,8 +121,7 @@ def register(app: typer.Typer, console: Console) -> None:
         console.print(
             f"{result.run_id}: {result.events:,} events from {result.start[:10]} to "
             f"{result.end[:10]} in {result.wall_s:.1f} s ({result.events_per_s:,.0f} events/s)"
-            f"; {len(result.fills)} fills, return {metrics.get('return_pct') or 0:.2f}%, "
-            f"Sharpe {metrics.get('sharpe')}, max drawdown {metrics.get('max_drawdown')}",
+            f"; {len(result.fills)} fills, {metrics_summary(metrics)}",
             soft_wrap=True,
         )
         if result.ledger is not None:
@@ -136,3 +136,17 @@ def register(app: typer.Typer, console: Console) -> None:
 
             plot_backtest(result, plot)
             console.print(f"plot written to {plot}")
+
+
+def metrics_summary(metrics: Mapping[str, Any]) -> str:
+    """Analytics' headline figures as a reader wants them: a Sharpe ratio to two decimals,
+    the drawdown as a percentage, "n/a" for a figure too few returns could give."""
+
+    def shown(name: str, form: str, unit: str = "") -> str:
+        value = metrics.get(name)
+        return "n/a" if value is None else format(value, form) + unit
+
+    return (
+        f"return {shown('return_pct', '.2f', '%')}, Sharpe {shown('sharpe', '.2f')}, "
+        f"max drawdown {shown('max_drawdown', '.2%')}"
+    )
