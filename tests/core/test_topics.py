@@ -5,7 +5,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from starmesh.core.errors import InvalidTopicError
-from starmesh.core.topics import TopicMatcher, literal_prefix, validate_pattern, validate_topic
+from starmesh.core.topics import (
+    TopicMatcher,
+    literal_prefix,
+    may_overlap,
+    validate_pattern,
+    validate_topic,
+)
 
 segment = st.text(alphabet="abcxyz019_-", min_size=1, max_size=4)
 topics = st.lists(segment, min_size=1, max_size=4).map(".".join)
@@ -106,3 +112,23 @@ def test_valid_topics_and_patterns_pass() -> None:
 )  # fmt: skip
 def test_literal_prefix(pattern: str, prefix: str) -> None:
     assert literal_prefix(pattern) == prefix
+
+
+@pytest.mark.parametrize(
+    ("pattern", "other", "overlap"),
+    [
+        ("marketdata.request.get", "marketdata.quote.*", False),
+        ("marketdata.request.*", "marketdata.quote.*", False),
+        ("marketdata.quote.AAPL", "marketdata.quote.*", True),
+        ("marketdata.*", "marketdata.quote.*", True),
+        ("m*", "marketdata.trade.*", True),
+        ("*", "marketdata.trade.*", True),
+        ("risk.alert.*", "marketdata.quote.*", False),
+        ("marketdata.q?ote.*", "marketdata.quote.*", True),
+    ],
+)
+def test_may_overlap_is_false_only_when_no_topic_matches_both(
+    pattern: str, other: str, overlap: bool
+) -> None:
+    assert may_overlap(pattern, other) is overlap
+    assert may_overlap(other, pattern) is overlap

@@ -23,6 +23,7 @@ __all__ = [
     "TopicMatcher",
     "is_wildcard",
     "literal_prefix",
+    "may_overlap",
     "validate_pattern",
     "validate_topic",
 ]
@@ -44,6 +45,14 @@ def literal_prefix(pattern: str) -> str:
         if char in _WILDCARDS:
             return pattern[:i]
     return pattern
+
+
+def may_overlap(pattern: str, other: str) -> bool:
+    """False only when no topic can match both patterns: their literal prefixes part ways
+    (``marketdata.request.get`` and ``marketdata.quote.*``). True may be a false positive
+    (``a.*.x`` and ``a.*.y``): for deciding what to read, never what to deliver."""
+    mine, theirs = literal_prefix(pattern), literal_prefix(other)
+    return mine.startswith(theirs) or theirs.startswith(mine)
 
 
 def _check_common(text: object, what: str) -> str:

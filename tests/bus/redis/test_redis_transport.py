@@ -249,6 +249,38 @@ async def test_garbage_on_the_reply_and_broadcast_streams_is_counted_and_skipped
     assert counted("broadcast_decode_errors") == 1
 
 
+async def test_only_patterns_that_can_match_an_update_read_the_updates(
+    connect: Any, key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    """The hub serves marketdata.request.*, on the MarketData Bus too: it must not decode
+    every update it publishes only to find that none is for it."""
+    hub = await connect(E.MARKETDATA)
+    strategy = await connect(E.STRATEGY, "s1")
+    factor = await connect(E.FACTOR)
+    await hub.serve("marketdata.request.get", lambda request: {"served": True})
+    quotes, anything = Collector(), Collector()
+    await strategy.subscribe("marketdata.quote.*", quotes)
+    await factor.subscribe("marketdata.*", anything)
+    await redis_client.xadd(f"{key_prefix}:{{md}}:updates", {"m": b"\xc1 not msgpack"})
+    await hub.publish(
+        "marketdata.quote.AAPL", Quote(symbol="AAPL", bid=1, ask=2, bid_size=1, ask_size=1)
+    )
+    await quotes.wait_for(1)
+    await anything.wait_for(1)
+    reply = await strategy.request("marketdata.request.get", {}, timeout=10)
+    assert reply.payload == {"served": True}
+
+    def follows_updates(client: MessageBusClient) -> bool:
+        return "broadcast" in client._md_endpoint._tasks  # type: ignore[union-attr]
+
+    def decode_errors(client: MessageBusClient) -> int:
+        assert client._connection is not None
+        return client._connection.marketdata.stats().get("broadcast_decode_errors", 0)
+
+    assert [follows_updates(c) for c in (hub, strategy, factor)] == [False, True, True]
+    assert [decode_errors(c) for c in (hub, strategy, factor)] == [0, 1, 1]
+
+
 async def test_the_bus_and_the_hub_work_over_a_unix_socket(
     redis_server: RedisServer, key_prefix: str
 ) -> None:

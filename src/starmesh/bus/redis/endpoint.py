@@ -51,8 +51,7 @@ from starmesh.core.errors import (
     NotHandledError,
 )
 from starmesh.core.message import Message
-from starmesh.core.routing import pattern_buses
-from starmesh.core.topics import TopicMatcher, literal_prefix, validate_pattern
+from starmesh.core.topics import TopicMatcher, literal_prefix, may_overlap, validate_pattern
 
 if TYPE_CHECKING:
     from starmesh.bus.redis.transport import RedisTransport
@@ -207,7 +206,9 @@ class RedisEndpoint:
             return
         self.patterns.append(pattern)
         self._matcher.add(pattern, True)
-        if self._transport.broadcast_patterns and pattern_buses(pattern)[1]:
+        if any(may_overlap(pattern, b) for b in self._transport.broadcast_patterns):
+            # Only a pattern that can match an update follows the stream: the hub serving
+            # marketdata.request.* would otherwise decode every update it publishes.
             self._broadcast_matcher.add(pattern, True)
             if "broadcast" not in self._tasks:
                 broadcast = self._transport.keys.broadcast
