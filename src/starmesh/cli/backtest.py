@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
-__all__ = ["metrics_summary", "register"]
+__all__ = ["register"]
 
 _DAY_QUOTES = 1_000_000
 _TRADING_DAY_S = 23_400.0
@@ -74,7 +73,7 @@ def register(app: typer.Typer, console: Console) -> None:
         from starmesh.engines.strategy import StrategyConfig
         from starmesh.marketdata.sources.replay import default_replay_files
         from starmesh.marketdata.sources.simulated import DEFAULT_UNIVERSE
-        from starmesh.platform.backtest import BacktestLedgerError, run_backtest
+        from starmesh.platform.backtest import BacktestLedgerError, metrics_summary, run_backtest
         from starmesh.platform.config import PlatformConfig
         from starmesh.storage import StorageError, parse_database_url
 
@@ -136,17 +135,3 @@ def register(app: typer.Typer, console: Console) -> None:
 
             plot_backtest(result, plot)
             console.print(f"plot written to {plot}")
-
-
-def metrics_summary(metrics: Mapping[str, Any]) -> str:
-    """Analytics' headline figures as a reader wants them: a Sharpe ratio to two decimals,
-    the drawdown as a percentage, "n/a" for a figure too few returns could give."""
-
-    def shown(name: str, form: str, unit: str = "") -> str:
-        value = metrics.get(name)
-        return "n/a" if value is None else format(value, form) + unit
-
-    return (
-        f"return {shown('return_pct', '.2f', '%')}, Sharpe {shown('sharpe', '.2f')}, "
-        f"max drawdown {shown('max_drawdown', '.2%')}"
-    )

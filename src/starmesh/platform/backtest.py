@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -36,6 +36,7 @@ __all__ = [
     "BacktestResult",
     "account_of",
     "daily_config",
+    "metrics_summary",
     "run_backtest",
 ]
 
@@ -85,6 +86,22 @@ class BacktestResult(msgspec.Struct, frozen=True):
     def report(self) -> dict[str, Any]:
         """The JSON report: everything, and the speed of the run."""
         return {**msgspec.to_builtins(self), "events_per_s": round(self.events_per_s, 1)}
+
+
+def metrics_summary(metrics: Mapping[str, Any]) -> str:
+    """Analytics' headline figures as a reader wants them, for the command's last line and
+    the plot's title: ratios to two decimals, the drawdown as a percentage, "n/a" for a
+    figure too few returns could give."""
+
+    def shown(name: str, form: str, unit: str = "") -> str:
+        value = metrics.get(name)
+        return "n/a" if value is None else format(value, form) + unit
+
+    return (
+        f"return {shown('return_pct', '.2f', '%')}, Sharpe {shown('sharpe', '.2f')}, "
+        f"Sortino {shown('sortino', '.2f')}, max drawdown {shown('max_drawdown', '.2%')}, "
+        f"trades {shown('trades', 'd')}"
+    )
 
 
 def daily_config(config: PlatformConfig) -> PlatformConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from starmesh.platform.backtest import BacktestResult
+from starmesh.platform.backtest import BacktestResult, metrics_summary
 
 __all__ = ["plot_backtest"]
 
@@ -30,19 +30,17 @@ def plot_backtest(result: BacktestResult, path: Path) -> None:
     bottom.fill_between(times, -100 * drawdown, 0, color="tab:red", alpha=0.5)
     bottom.set_ylabel("drawdown %")
     bottom.grid(alpha=0.3)
-    metrics = result.metrics
-    shown = ", ".join(
-        f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}"
-        for name, value in metrics.items()
-        if value is not None
-        and name in ("sharpe", "sortino", "max_drawdown", "trades", "return_pct")
-    )
     top.set_title(
-        f"{result.run_id}: {', '.join(result.symbols)} {result.start[:10]} to {result.end[:10]}"
-        f"\n{shown}",
+        f"{result.run_id}: {_symbols(result.symbols)} {result.start[:10]} to {result.end[:10]}"
+        f"\n{metrics_summary(result.metrics)}",
         fontsize=9,
     )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _symbols(symbols: tuple[str, ...]) -> str:
+    """The symbols, or how many when the title could not hold them (50 ran off the page)."""
+    return ", ".join(symbols) if len(symbols) <= 6 else f"{len(symbols)} symbols"
