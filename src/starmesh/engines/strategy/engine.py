@@ -270,5 +270,4 @@ class StrategyEngine(Engine):
         # operator checks in a deployment, where no one process sees both ends.
         latencies = [round(h.latency_ns / 1e3, 1) for h in self.halt_log[-_HALTS_SHOWN:]
                      if h.latency_ns is not None]  # fmt: skip
-        return {**self.counts, "halted": self.counts["halted"], "halts": sorted(self.halts),
-                "halt_latency_us": latencies}  # fmt: skip
+        return {**self.counts, "halts": sorted(self.halts), "halt_latency_us": latencies}
