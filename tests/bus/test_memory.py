@@ -1,12 +1,15 @@
 """Behaviour specific to the embedded transport (the shared contract is in tests/contract)."""
 
 import asyncio
+from collections import deque
+from typing import Any
 
 import pytest
 
 from starmesh import EngineType, Message, MessageBusError
 from starmesh import MessagePriority as P
 from starmesh.bus.memory import MemoryTransport
+from starmesh.bus.transport import RunOutcome, deliver_each
 from starmesh.core.codec import MessageCodec
 from starmesh.core.errors import ConfigurationError, InvalidTopicError, MessageEncodeError
 from tests.helpers import Collector, eventually
@@ -261,6 +264,42 @@ async def test_a_failed_message_is_retried_from_the_lane_without_an_entry_before
     assert len(attempts) == 2
     assert [letter.message.payload for letter in letters if letter.message] == [{"n": 1}]
     assert transport.stats()["delivered"] == 2
+    assert transport.stats()["redelivered"] == 1
+
+
+async def test_queued_messages_go_to_the_run_handler_in_one_call_and_a_retry_alone() -> None:
+    """What is queued is handed over as a run; a run ends at a failure and the next one goes on
+    after it; the failed message, queued again behind them, comes back alone."""
+    transport = await started(max_deliveries=2)
+    runs: list[int] = []
+    seen: list[tuple[int, int]] = []  # (n, attempt)
+    attempts: dict[int, int] = {}
+    done = asyncio.Event()
+
+    def deliver(message: Message) -> None:
+        n = message.payload["n"]
+        attempts[n] = attempts.get(n, 0) + 1
+        seen.append((n, attempts[n]))
+        if n == 2 and attempts[n] == 1:
+            raise RuntimeError("first attempt fails")
+        if len(seen) == 6:
+            done.set()
+
+    each = deliver_each(deliver)
+
+    def run(lane: deque[Any], limit: int) -> RunOutcome:
+        outcome = each(lane, limit)
+        runs.append(outcome[0])
+        return outcome
+
+    endpoint = await transport.open_endpoint(EngineType.RISK, "r", deliver, deliver_run=run)
+    await endpoint.subscribe("risk.*")
+    for n in range(5):  # publishing never yields while there is room: all queue first
+        await transport.publish(make_message("risk.a", payload={"n": n}))
+    await done.wait()
+    await transport.stop()
+    assert seen == [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1), (2, 2)]
+    assert runs == [3, 2]  # 0-2 up to the failure, then 3-4; the retry went to deliver
     assert transport.stats()["redelivered"] == 1
 
 

@@ -73,7 +73,7 @@ class PriorityInbox:
         self._conflate = conflate
         self._queued_by_topic: list[dict[str, InboxEntry]] = [{} for _ in range(_LANES)]
         self.getter: asyncio.Future[None] | None = None
-        """Set while the consumer waits for something to arrive."""
+        """Set while the consumer waits for something to arrive, until it is woken."""
         self.held = False
         """A delivery outside the consumer has the turn (see :meth:`hold`)."""
         self.dropped = 0
@@ -216,9 +216,9 @@ class PriorityInbox:
         """Return once an entry may be available (or ``wake`` was called)."""
         if any(self.lanes):
             return
-        self.getter = asyncio.get_running_loop().create_future()
+        getter = self.getter = asyncio.get_running_loop().create_future()
         try:
-            await self.getter
+            await getter
         finally:
             self.getter = None
 
@@ -231,8 +231,11 @@ class PriorityInbox:
         """Make a pending ``wait`` return, e.g. so the consumer notices it is closing (even
         while held: a closing consumer must not wait for a turn it will never use)."""
         getter = self.getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
+        if getter is not None:
+            # Woken is no longer waiting: what arrives before the consumer runs skips this.
+            self.getter = None
+            if not getter.done():
+                getter.set_result(None)
 
     def _wake_one_putter(self, priority: int) -> None:
         self.freed(priority, 1)

@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from starmesh.bus.eager import start_eagerly
 from starmesh.bus.inbox import InboxEntry, PriorityInbox, Queued, message_of
 from starmesh.bus.transport import (
     DeadLetter,
     DeliveryHandler,
+    RunDeliveryHandler,
     TransportHealth,
     address_of,
+    deliver_each,
     validate_instance,
 )
 from starmesh.core.clock import now_ns
@@ -71,12 +73,14 @@ class MemoryEndpoint:
         instance: str,
         deliver: DeliveryHandler,
         inbox: PriorityInbox,
+        deliver_run: RunDeliveryHandler | None = None,
     ) -> None:
         self.engine = engine
         self.instance = instance
         self._address = address_of(engine, instance)
         self._transport = transport
         self._deliver = deliver
+        self._deliver_run = deliver_run or deliver_each(deliver)
         self.inbox = inbox
         self.patterns: list[str] = []
         self.delivered = 0
@@ -165,13 +169,14 @@ class MemoryEndpoint:
         self.inbox.release()
 
     async def _consume(self) -> None:
-        """Deliver batches: the most urgent lane is drained without a scheduling step per
-        message, re-checking between messages that nothing more urgent arrived; the loop
-        gets a turn after each batch (or while an async handler waits).
+        """Deliver batches: the most urgent lane's queued messages go to ``deliver_run`` in
+        one call (a retried entry alone, to ``deliver``); a run ends where a handler awaits,
+        and then other tasks run and what is more urgent goes first. The loop gets a turn
+        after each batch of ``_BATCH`` messages.
         """
         inbox = self.inbox
         lanes = inbox.lanes
-        deliver = self._deliver
+        run = self._deliver_run
         transport = self._transport
         budget = _BATCH  # messages left before the loop gets a turn, across lanes
         while True:
@@ -183,34 +188,38 @@ class MemoryEndpoint:
                 budget = _BATCH
                 continue
             lane = lanes[priority]
-            popleft = lane.popleft
-            taken = freed = failed = 0
-            for taken in range(1, budget + 1):
-                if not lane or inbox.top != priority:
-                    taken -= 1
-                    break
-                item = popleft()
-                if type(item) is Message:
-                    message = item
-                else:
-                    inbox.taken(priority, item)
-                    message = item.message  # type: ignore[union-attr]
+            item = lane[0]
+            failed: Queued | None
+            outcome: Awaitable[None] | Exception | None
+            if type(item) is Message:
+                # No handler runs between two messages of a run unless one awaits, and then
+                # the run ends: nothing can arrive in between, more urgent or not.
+                taken, failed, outcome = run(lane, budget)
+            else:  # an entry being retried, or one a newer conflated value may replace
+                lane.popleft()
+                inbox.taken(priority, item)
+                taken, failed = 1, item
                 try:
-                    pending = deliver(message)
-                    if pending is not None:
-                        inbox.freed(priority, taken - freed)  # other tasks run while it waits
-                        freed = taken
-                        await pending
-                except NotHandledError:
-                    failed += 1
-                    transport._not_handled += 1  # unsubscribed while it was queued
+                    outcome = self._deliver(message_of(item))
                 except Exception as exc:
-                    failed += 1
+                    outcome = exc
+            inbox.freed(priority, taken)  # before any wait: other tasks run meanwhile
+            if outcome is not None and not isinstance(outcome, Exception):
+                try:
+                    await outcome
+                    outcome = None
+                except Exception as exc:
+                    outcome = exc
+            if outcome is None:
+                self.delivered += taken
+            else:
+                self.delivered += taken - 1
+                if isinstance(outcome, NotHandledError):
+                    transport._not_handled += 1  # unsubscribed while it was queued
+                else:
                     self.failed += 1
-                    transport._delivery_failed(self, item, exc)
-            self.delivered += taken - failed
-            if taken > freed:
-                inbox.freed(priority, taken - freed)
+                    assert failed is not None  # an error names its message
+                    transport._delivery_failed(self, failed, outcome)
             budget -= taken
             if budget <= 0:
                 # Handlers that never await would otherwise starve publishers and other engines.
@@ -278,7 +287,12 @@ class MemoryTransport:
         await asyncio.gather(*(endpoint.close() for endpoint in list(self._endpoints.values())))
 
     async def open_endpoint(
-        self, engine: EngineType, instance: str, deliver: DeliveryHandler
+        self,
+        engine: EngineType,
+        instance: str,
+        deliver: DeliveryHandler,
+        *,
+        deliver_run: RunDeliveryHandler | None = None,
     ) -> MemoryEndpoint:
         if not self._running:
             raise MessageBusError(f"transport {self._name!r} is not running")
@@ -293,7 +307,7 @@ class MemoryTransport:
             self._lane_capacity,
             conflate=(lambda topic: bool(conflated.match(topic))) if conflated else None,
         )
-        endpoint = MemoryEndpoint(self, engine, instance, deliver, inbox)
+        endpoint = MemoryEndpoint(self, engine, instance, deliver, inbox, deliver_run)
         self._endpoints[address] = endpoint
         return endpoint
 

@@ -17,8 +17,9 @@ callback, strictly most-urgent first. Delivery semantics, the same on every tran
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
@@ -33,9 +34,12 @@ __all__ = [
     "HandlesAtOnce",
     "PlansAhead",
     "Quiescent",
+    "RunDeliveryHandler",
+    "RunOutcome",
     "Transport",
     "TransportHealth",
     "address_of",
+    "deliver_each",
     "validate_instance",
 ]
 
@@ -45,6 +49,36 @@ DeliveryHandler = Callable[[Message], Awaitable[None] | None]
 It returns None when it finished synchronously, else an awaitable the endpoint awaits: plain
 function handlers then cost no coroutine per message.
 """
+
+RunOutcome = tuple[int, Message | None, Awaitable[None] | Exception | None]
+"""What a :data:`RunDeliveryHandler` did: how many messages it took from the lane, and the
+last one with its unfinished awaitable or its error (what ``deliver`` would have returned or
+raised), or (taken, None, None) when every one taken was handled."""
+
+RunDeliveryHandler = Callable[["deque[Any]", int], RunOutcome]
+"""Takes and handles up to ``limit`` bare :class:`Message` s from the front of a lane in one
+call (stopping before anything else, and after a message whose handling is unfinished or
+failed): what ``deliver`` does, without a call per message. See :func:`deliver_each`."""
+
+
+def deliver_each(deliver: DeliveryHandler) -> RunDeliveryHandler:
+    """A run handler that calls ``deliver`` once per message."""
+
+    def run(lane: deque[Any], limit: int) -> RunOutcome:
+        taken = 0
+        while taken < limit and lane and type(lane[0]) is Message:
+            message = lane.popleft()
+            taken += 1
+            try:
+                outcome = deliver(message)
+            except Exception as exc:
+                return taken, message, exc
+            if outcome is not None:
+                return taken, message, outcome
+        return taken, None, None
+
+    return run
+
 
 _INSTANCE_RE: Final = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
@@ -114,8 +148,16 @@ class Transport(Protocol):
         ...
 
     async def open_endpoint(
-        self, engine: EngineType, instance: str, deliver: DeliveryHandler
-    ) -> Endpoint: ...
+        self,
+        engine: EngineType,
+        instance: str,
+        deliver: DeliveryHandler,
+        *,
+        deliver_run: RunDeliveryHandler | None = None,
+    ) -> Endpoint:
+        """Attach an instance: ``deliver`` gets each message; a transport that queues in
+        process may hand queued runs to ``deliver_run`` instead, when given."""
+        ...
 
     async def dead_letters(self, engine: EngineType, limit: int = 100) -> list[DeadLetter]:
         """The most recent dead letters of an engine type, newest first."""

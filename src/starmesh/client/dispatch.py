@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+from starmesh.bus.transport import RunOutcome, deliver_each
 from starmesh.client.once import HandledOnce
 from starmesh.client.subscription import Subscription
 from starmesh.core.enums import MessageType
@@ -43,6 +46,7 @@ class Dispatcher:
     ) -> None:
         self.address = address
         self._handlers = handlers
+        self._lookup = handlers.lookup
         self._pending = pending
         self.once: HandledOnce | None = None
         """Set when a message may come by two paths (HTTP and Redis): handled once by id."""
@@ -50,10 +54,66 @@ class Dispatcher:
         self.received = 0
         self.unhandled = 0
         self.late_replies = 0
+        self._deliver_each = deliver_each(self.deliver)
 
     def deliver(self, message: Message) -> Awaitable[None] | None:
         """The endpoints' callback: finishes synchronously unless a handler is async."""
         self.received += 1
+        return self._route(message)
+
+    def deliver_run(self, lane: deque[Any], limit: int) -> RunOutcome:
+        """``deliver`` for up to ``limit`` messages at the front of ``lane``, in one call (the
+        embedded bus's consumer hands over what is queued); see :data:`RunDeliveryHandler`."""
+        if self.once is not None:  # never on the embedded bus; correct anyway, one by one
+            return self._deliver_each(lane, limit)
+        lookup = self._lookup
+        observer = self.observer
+        popleft = lane.popleft
+        taken = 0
+        topic = subscriptions = None  # consecutive messages often share a topic
+        try:
+            # ``_dispatch`` inlined for the common case, a topic seen before with handlers
+            # that finish here: a Python call per delivery is most of the fan-out's cost.
+            while taken < limit and lane:
+                message = popleft()
+                if type(message) is not Message:
+                    lane.appendleft(message)  # a retry: the consumer hands it over alone
+                    break
+                taken += 1
+                if message.topic != topic:
+                    topic = message.topic
+                    subscriptions = lookup(topic)
+                if not subscriptions or message.correlation_id is not None:
+                    # A topic not seen yet, none handled, or a reply: the general path.
+                    topic = None  # which may have learnt the topic
+                    try:
+                        outcome = self._route(message)
+                    except Exception as exc:
+                        return taken, message, exc
+                    if outcome is not None:
+                        return taken, message, outcome
+                    continue
+                if observer is not None:
+                    observer(message, subscriptions[0].pattern)
+                for subscription in subscriptions:
+                    try:
+                        outcome = subscription.handler(message)
+                    except Exception as exc:
+                        error = self._failed(message, subscriptions, subscription, exc)
+                        return taken, message, error
+                    if outcome is not None and inspect.isawaitable(outcome):
+                        index = subscriptions.index(subscription)
+                        return (
+                            taken,
+                            message,
+                            self._dispatch_async(message, subscriptions, index, [], outcome),
+                        )
+                    subscription.handled += 1
+        finally:
+            self.received += taken
+        return taken, None, None
+
+    def _route(self, message: Message) -> Awaitable[None] | None:
         if message.correlation_id is not None and message.type in _REPLY_TYPES:
             # A reply is for the request waiting on it, never for handlers; so a transport
             # may deliver replies as they arrive, outside the turn-taking of handlers.
@@ -71,7 +131,7 @@ class Dispatcher:
     def _dispatch(self, message: Message) -> Awaitable[None] | None:
         """Call the handlers of ``message``'s topic, in subscription order."""
         topic = message.topic
-        subscriptions = self._handlers.lookup(topic)  # a dict read for a topic seen before
+        subscriptions = self._lookup(topic)  # a dict read for a topic seen before
         if subscriptions is None:
             subscriptions = self._handlers.match(topic)
         if not subscriptions:
@@ -79,10 +139,19 @@ class Dispatcher:
             raise NotHandledError(f"{self.address} has no handler for {topic!r}")
         if self.observer is not None:
             self.observer(message, subscriptions[0].pattern)
-        # The handlers are called right here, not through Subscription.invoke: at a few
-        # hundred ns per Python call, one frame less per handler is most of the fan-out cost.
-        failed: list[Subscription] | None = None
-        for subscription in subscriptions:
+        return self._call(message, subscriptions, 0, None)
+
+    def _call(
+        self,
+        message: Message,
+        subscriptions: tuple[Subscription, ...],
+        start: int,
+        failed: list[Subscription] | None,
+    ) -> Awaitable[None] | None:
+        """Call the handlers from ``subscriptions[start]`` on; raise :class:`HandlerError`
+        naming every one that failed (``failed``: those that already had)."""
+        for index in range(start, len(subscriptions)):
+            subscription = subscriptions[index]
             try:
                 outcome = subscription.handler(message)
             except Exception as exc:
@@ -91,12 +160,30 @@ class Dispatcher:
                 continue
             if outcome is not None and inspect.isawaitable(outcome):
                 # An async handler: the rest waits for it.
-                index = subscriptions.index(subscription)
                 return self._dispatch_async(message, subscriptions, index, failed or [], outcome)
             subscription.handled += 1
         if failed:
             raise _handler_error(message, failed)
         return None
+
+    def _failed(
+        self,
+        message: Message,
+        subscriptions: tuple[Subscription, ...],
+        subscription: Subscription,
+        exc: Exception,
+    ) -> Awaitable[None] | Exception:
+        """``subscription``'s handler raised ``exc``: the rest are still called; what
+        ``deliver`` would have returned, or raised (returned here)."""
+        subscription.failed(message, exc)
+        try:
+            pending = self._call(
+                message, subscriptions, subscriptions.index(subscription) + 1, [subscription]
+            )
+        except HandlerError as error:
+            return error
+        assert pending is not None  # with a failure recorded, _call returns only to wait
+        return pending
 
     async def _dispatch_async(
         self,

@@ -135,14 +135,18 @@ class MessageBusClient:
                 await self._failover.start()
             if self._receiver is not None:
                 self._receiver.start()
+            dispatcher = self._dispatcher
             self._logic_endpoint = await connection.logic.open_endpoint(
-                self.engine, self.instance, self._dispatcher.deliver
+                self.engine, self.instance, dispatcher.deliver, deliver_run=dispatcher.deliver_run
             )
             if connection.marketdata is connection.logic:
                 self._md_endpoint = self._logic_endpoint
             else:
                 self._md_endpoint = await connection.marketdata.open_endpoint(
-                    self.engine, self.instance, self._dispatcher.deliver
+                    self.engine,
+                    self.instance,
+                    dispatcher.deliver,
+                    deliver_run=dispatcher.deliver_run,
                 )
             # Subscriptions made before start: their handlers were ready before anything
             # could arrive, so a backlog waiting for this engine finds them.
@@ -214,7 +218,8 @@ class MessageBusClient:
         (``risk.alert.*`` -> RISK_ALERT), else EVENT. A topic nobody subscribes to is not an
         error: the transport counts it as unrouted.
         """
-        self._require_running("publish")
+        if not self._running:
+            self._require_running("publish")
         message = self._envelopes.message(
             topic, payload, priority, message_type, ts_event, correlation_id
         )
@@ -354,7 +359,8 @@ class MessageBusClient:
         if timeout <= 0:
             raise MessageBusError(f"request timeout must be positive, got {timeout}")
         deadline = now_ns() + int(timeout * 1e9)
-        self._require_running("publish")
+        if not self._running:
+            self._require_running("publish")
         message = self._envelopes.message(
             topic, payload, priority, MessageType.REQUEST, None, None, self.address, deadline
         )

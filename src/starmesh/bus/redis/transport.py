@@ -38,6 +38,7 @@ from starmesh.bus.redis.tasks import cancel_and_wait
 from starmesh.bus.transport import (
     DeadLetter,
     DeliveryHandler,
+    RunDeliveryHandler,
     TransportHealth,
     address_of,
     validate_instance,
@@ -177,8 +178,14 @@ class RedisTransport:
         await self.client.aclose()
 
     async def open_endpoint(
-        self, engine: EngineType, instance: str, deliver: DeliveryHandler
+        self,
+        engine: EngineType,
+        instance: str,
+        deliver: DeliveryHandler,
+        *,
+        deliver_run: RunDeliveryHandler | None = None,
     ) -> RedisEndpoint:
+        # ``deliver_run`` is not used: each entry is acked on its own, so handed over alone.
         self._require_running()
         address = address_of(engine, validate_instance(instance))
         if address in self._endpoints:
