@@ -541,14 +541,11 @@ async def test_a_topic_planned_ahead_is_routed_before_its_first_message_and_kept
     await first.subscribe("*")
     transport.plan_ahead("risk.alert.flash_crash")
     routed = transport._plans["risk.alert.flash_crash"]
-    assert [endpoint.address for plan in routed for endpoint in plan[0]] == ["websocket/w"]
+    assert [endpoint.address for endpoint in routed.every] == ["websocket/w"]
     later = await transport.open_endpoint(EngineType.STRATEGY, "s", Collector())
     await later.subscribe("risk.alert.*")  # a subscription change re-plans it, not forgets it
     routed = transport._plans["risk.alert.flash_crash"]
-    assert [endpoint.address for plan in routed for endpoint in plan[0]] == [
-        "websocket/w",
-        "strategy/s",
-    ]
+    assert [endpoint.address for endpoint in routed.every] == ["websocket/w", "strategy/s"]
     with pytest.raises(InvalidTopicError):
         transport.plan_ahead("risk.alert.*")
     for n in range(63):

@@ -170,6 +170,6 @@ async def test_risk_has_its_crash_alert_routed_ahead_to_engines_started_after_it
     try:
         logic = (await embedded_buses(platform.settings)).logic
         routed = logic._plans[FLASH_CRASH_TOPIC]  # white-box: routed, never published
-        assert {endpoint.engine for plan in routed for endpoint in plan[0]} == {EngineType.STRATEGY}
+        assert {endpoint.engine for endpoint in routed.every} == {EngineType.STRATEGY}
     finally:
         await platform.stop()

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Sequence
+from typing import NamedTuple
 
 from starmesh.bus.eager import start_eagerly
 from starmesh.bus.inbox import InboxEntry, PriorityInbox, Queued, message_of
@@ -60,9 +61,17 @@ class _EngineGroup:
         self.next_pick = 0
 
 
-_Delivery = tuple[tuple["MemoryEndpoint", ...], "_EngineGroup | None", bool]
-"""Endpoints of one engine type for a topic, the group to rotate by (None: deliver to all),
-and whether the topic is conflated (latest value wins in a full lane)."""
+class _Plan(NamedTuple):
+    """Where a topic's messages go."""
+
+    engines: int
+    """How many engine types subscribe (what ``publish`` returns)."""
+    every: tuple[MemoryEndpoint, ...]
+    """Each gets every message: the only instance of its engine type, or a broadcast topic."""
+    shared: tuple[tuple[_EngineGroup, tuple[MemoryEndpoint, ...]], ...]
+    """Engine types whose matching instances take turns, with those instances."""
+    conflated: bool
+    """Latest value wins in a full lane."""
 
 
 class MemoryEndpoint:
@@ -257,7 +266,7 @@ class MemoryTransport:
         self._broadcast = _pattern_set(broadcast_patterns)
         self._conflated = _pattern_set(conflated_patterns)
         self._routes: TopicMatcher[_EngineGroup] = TopicMatcher()
-        self._plans: OrderedDict[str, tuple[_Delivery, ...]] = OrderedDict()
+        self._plans: OrderedDict[str, _Plan] = OrderedDict()
         """Per topic, where its messages go; dropped on every subscription change."""
         self._planned_ahead: dict[str, None] = {}
         """Topics routed again at every subscription change (see ``plan_ahead``)."""
@@ -320,31 +329,30 @@ class MemoryTransport:
         plan = self._plans.get(message.topic)
         if plan is None:
             plan = self._plan(message.topic)
-        if not plan:
+        if not plan.engines:
             self._unrouted += 1
             return 0
-        priority = message.priority
+        priority = int(message.priority)  # an exact int indexes and compares fastest
         capacity = self._lane_capacity
         at_once = priority == _AT_ONCE
-        for endpoints, rotation, conflated in plan:
-            if rotation is not None:
-                await self._enqueue_shared(rotation, endpoints, message)
+        conflated = plan.conflated
+        for endpoint in plan.every:
+            if (at_once or endpoint.always_at_once) and endpoint.deliver_at_once(message):
                 continue
-            for endpoint in endpoints:
-                if (at_once or endpoint.always_at_once) and endpoint.deliver_at_once(message):
-                    continue
-                # The message itself goes in the lane: nothing allocated per delivery.
-                inbox = endpoint.inbox
-                lane = inbox.lanes[priority]
-                if conflated or len(lane) >= capacity:
-                    await self._enqueue(endpoint, message)
-                    continue
-                lane.append(message)
-                if priority > inbox.top:
-                    inbox.top = priority
-                if inbox.getter is not None:
-                    inbox.arrived()
-        return len(plan)
+            # The message itself goes in the lane: nothing allocated per delivery.
+            inbox = endpoint.inbox
+            lane = inbox.lanes[priority]
+            if conflated or len(lane) >= capacity:
+                await self._enqueue(endpoint, message)
+                continue
+            lane.append(message)
+            if priority > inbox.top:
+                inbox.top = priority
+            if inbox.getter is not None:
+                inbox.arrived()
+        for group, instances in plan.shared:
+            await self._enqueue_shared(group, instances, message)
+        return plan.engines
 
     async def send(self, address: str, message: Message) -> bool:
         if self._codec is not None:
@@ -413,18 +421,22 @@ class MemoryTransport:
         for topic in self._planned_ahead:
             self._plan(topic)
 
-    def _plan(self, topic: str) -> tuple[_Delivery, ...]:
+    def _plan(self, topic: str) -> _Plan:
         broadcast = bool(self._broadcast.match(topic))
-        conflated = bool(self._conflated.match(topic))
-        plan = []
-        for group in self._routes.match(topic):
+        groups = self._routes.match(topic)
+        every: list[MemoryEndpoint] = []
+        shared = []
+        for group in groups:
             instances = group.instances.match(topic)
-            shared = not broadcast and len(instances) > 1
-            plan.append((instances, group if shared else None, conflated))
+            if broadcast or len(instances) <= 1:
+                every.extend(instances)
+            else:
+                shared.append((group, instances))
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
-        result = self._plans[topic] = tuple(plan)
-        return result
+        plan = _Plan(len(groups), tuple(every), tuple(shared), bool(self._conflated.match(topic)))
+        self._plans[topic] = plan
+        return plan
 
     async def _enqueue_shared(
         self, group: _EngineGroup, instances: tuple[MemoryEndpoint, ...], message: Message
