@@ -86,7 +86,11 @@ async def test_a_run_ends_at_an_async_handler_and_the_rest_stays_queued() -> Non
     assert calls == ["plain 0", "slow 0", "after 0"]
 
 
-async def test_a_failing_handler_leaves_the_others_called_and_its_error_returned() -> None:
+@pytest.mark.parametrize("seen_before", [False, True], ids=["new topic", "known topic"])
+async def test_a_failing_handler_leaves_the_others_called_and_its_error_returned(
+    seen_before: bool,
+) -> None:
+    """Whether the run takes its inlined path (a topic seen before) or deliver's."""
     calls: list[str] = []
 
     def broken(message: Message) -> None:
@@ -96,14 +100,41 @@ async def test_a_failing_handler_leaves_the_others_called_and_its_error_returned
         ("risk.*", broken),
         ("*.a", lambda m: calls.append(f"after {m.payload['n']}")),
     )
+    if seen_before:
+        run_dispatcher.deliver_run(deque([make_message("risk.a", payload={"n": -1})]), 1)
+        calls.clear()
     messages = numbered("risk.a", 2)
     lane: deque[Any] = deque(messages)
     taken, message, outcome = run_dispatcher.deliver_run(lane, 10)
     assert (taken, message) == (1, messages[0])
+    assert list(lane) == messages[1:]  # the consumer decides: retry it, then go on
+    if not isinstance(outcome, Exception):  # the handlers after it, in a continuation
+        assert outcome is not None
+        with pytest.raises(HandlerError) as raised:
+            await outcome
+        outcome = raised.value
     assert isinstance(outcome, HandlerError)
     assert "broken handler" in str(outcome)
     assert calls == ["after 0"]
-    assert list(lane) == messages[1:]  # the consumer decides: retry it, then go on
+
+
+async def test_a_failing_last_handler_returns_its_error_at_once() -> None:
+    calls: list[str] = []
+
+    def broken(message: Message) -> None:
+        raise RuntimeError("broken handler")
+
+    run_dispatcher, _ = dispatcher(
+        ("risk.*", lambda m: calls.append(f"first {m.payload['n']}")), ("*.a", broken)
+    )
+    run_dispatcher.deliver_run(deque([make_message("risk.a", payload={"n": -1})]), 1)
+    calls.clear()  # the topic is known now: the run's inlined path
+    lane: deque[Any] = deque(numbered("risk.a", 2))
+    taken, _message, outcome = run_dispatcher.deliver_run(lane, 10)
+    assert taken == 1
+    assert isinstance(outcome, HandlerError)
+    assert "broken handler" in str(outcome)
+    assert calls == ["first 0"]
 
 
 async def test_a_run_learns_a_new_topic_and_reports_one_nobody_handles() -> None:
