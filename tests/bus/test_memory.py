@@ -9,7 +9,7 @@ import pytest
 from starmesh import EngineType, Message, MessageBusError
 from starmesh import MessagePriority as P
 from starmesh.bus.memory import MemoryTransport
-from starmesh.bus.transport import RunOutcome, deliver_each
+from starmesh.bus.transport import RunOutcome
 from starmesh.core.codec import MessageCodec
 from starmesh.core.errors import ConfigurationError, InvalidTopicError, MessageEncodeError
 from tests.helpers import Collector, eventually
@@ -285,12 +285,18 @@ async def test_queued_messages_go_to_the_run_handler_in_one_call_and_a_retry_alo
         if len(seen) == 6:
             done.set()
 
-    each = deliver_each(deliver)
-
     def run(lane: deque[Any], limit: int) -> RunOutcome:
-        outcome = each(lane, limit)
-        runs.append(outcome[0])
-        return outcome
+        taken = 0
+        while taken < limit and lane and type(lane[0]) is Message:
+            message = lane.popleft()
+            taken += 1
+            try:
+                deliver(message)
+            except RuntimeError as exc:
+                runs.append(taken)
+                return taken, message, exc
+        runs.append(taken)
+        return taken, None, None
 
     endpoint = await transport.open_endpoint(EngineType.RISK, "r", deliver, deliver_run=run)
     await endpoint.subscribe("risk.*")

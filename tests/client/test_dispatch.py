@@ -12,6 +12,7 @@ import pytest
 from starmesh import Message, MessageType
 from starmesh.bus.inbox import InboxEntry
 from starmesh.client.dispatch import Dispatcher
+from starmesh.client.once import HandledOnce
 from starmesh.client.subscription import Handler, Subscription
 from starmesh.core.errors import HandlerError, NotHandledError
 from starmesh.core.topics import TopicMatcher
@@ -171,3 +172,15 @@ async def test_a_run_counts_what_it_received_like_deliver(count: int) -> None:
     for message in messages:
         one_by_one.deliver(message)
     assert by_run.received == one_by_one.received == count
+
+
+async def test_with_handled_once_a_run_drops_a_copy_as_deliver_does() -> None:
+    seen: list[int] = []
+    run_dispatcher, _ = dispatcher(("risk.*", lambda m: seen.append(m.payload["n"])))
+    run_dispatcher.once = HandledOnce(100)
+    first = make_message("risk.a", payload={"n": 1})
+    lane: deque[Any] = deque([first, first, make_message("risk.a", payload={"n": 2})])
+    assert run_dispatcher.deliver_run(lane, 10) == (3, None, None)
+    assert seen == [1, 2]
+    assert run_dispatcher.once.duplicates == 1
+    assert run_dispatcher.received == 3

@@ -28,7 +28,6 @@ from starmesh.bus.transport import (
     RunDeliveryHandler,
     TransportHealth,
     address_of,
-    deliver_each,
     validate_instance,
 )
 from starmesh.core.clock import now_ns
@@ -89,7 +88,7 @@ class MemoryEndpoint:
         self._address = address_of(engine, instance)
         self._transport = transport
         self._deliver = deliver
-        self._deliver_run = deliver_run or deliver_each(deliver)
+        self._deliver_run = deliver_run
         self.inbox = inbox
         self.patterns: list[str] = []
         self.delivered = 0
@@ -179,7 +178,7 @@ class MemoryEndpoint:
 
     async def _consume(self) -> None:
         """Deliver batches: the most urgent lane's queued messages go to ``deliver_run`` in
-        one call (a retried entry alone, to ``deliver``); a run ends where a handler awaits,
+        one call (entries to ``deliver``, one each); a run ends where a handler awaits,
         and then other tasks run and what is more urgent goes first. The loop gets a turn
         after each batch of ``_BATCH`` messages.
         """
@@ -197,21 +196,14 @@ class MemoryEndpoint:
                 budget = _BATCH
                 continue
             lane = lanes[priority]
-            item = lane[0]
             failed: Queued | None
             outcome: Awaitable[None] | Exception | None
-            if type(item) is Message:
+            if run is not None and type(lane[0]) is Message:
                 # No handler runs between two messages of a run unless one awaits, and then
                 # the run ends: nothing can arrive in between, more urgent or not.
                 taken, failed, outcome = run(lane, budget)
-            else:  # an entry being retried, or one a newer conflated value may replace
-                lane.popleft()
-                inbox.taken(priority, item)
-                taken, failed = 1, item
-                try:
-                    outcome = self._deliver(message_of(item))
-                except Exception as exc:
-                    outcome = exc
+            else:
+                taken, failed, outcome = self._deliver_each(priority, lane, budget)
             inbox.freed(priority, taken)  # before any wait: other tasks run meanwhile
             if outcome is not None and not isinstance(outcome, Exception):
                 try:
@@ -234,6 +226,36 @@ class MemoryEndpoint:
                 # Handlers that never await would otherwise starve publishers and other engines.
                 budget = _BATCH
                 await asyncio.sleep(0)
+
+    def _deliver_each(
+        self, priority: int, lane: deque[Queued], limit: int
+    ) -> tuple[int, Queued | None, Awaitable[None] | Exception | None]:
+        """What runs do not take, one ``deliver`` each: entries (a retry; a conflated value,
+        whose place a newer one may take until it is taken here), and every message when
+        the endpoint has no run handler. Stops as a run does, and before a bare message a run
+        handler can take."""
+        inbox = self.inbox
+        deliver = self._deliver
+        runs = self._deliver_run is not None
+        taken = 0
+        while taken < limit and lane:
+            item = lane[0]
+            if type(item) is Message:
+                if runs:
+                    break
+                message = item
+            else:
+                inbox.taken(priority, item)
+                message = item.message  # type: ignore[union-attr]
+            lane.popleft()
+            taken += 1
+            try:
+                outcome = deliver(message)
+            except Exception as exc:
+                return taken, item, exc
+            if outcome is not None:
+                return taken, item, outcome
+        return taken, None, None
 
 
 class MemoryTransport:

@@ -39,7 +39,6 @@ __all__ = [
     "Transport",
     "TransportHealth",
     "address_of",
-    "deliver_each",
     "validate_instance",
 ]
 
@@ -58,26 +57,7 @@ raised), or (taken, None, None) when every one taken was handled."""
 RunDeliveryHandler = Callable[["deque[Any]", int], RunOutcome]
 """Takes and handles up to ``limit`` bare :class:`Message` s from the front of a lane in one
 call (stopping before anything else, and after a message whose handling is unfinished or
-failed): what ``deliver`` does, without a call per message. See :func:`deliver_each`."""
-
-
-def deliver_each(deliver: DeliveryHandler) -> RunDeliveryHandler:
-    """A run handler that calls ``deliver`` once per message."""
-
-    def run(lane: deque[Any], limit: int) -> RunOutcome:
-        taken = 0
-        while taken < limit and lane and type(lane[0]) is Message:
-            message = lane.popleft()
-            taken += 1
-            try:
-                outcome = deliver(message)
-            except Exception as exc:
-                return taken, message, exc
-            if outcome is not None:
-                return taken, message, outcome
-        return taken, None, None
-
-    return run
+failed): what ``deliver`` does, without a call per message."""
 
 
 _INSTANCE_RE: Final = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starmesh.bus.transport import RunOutcome, deliver_each
+from starmesh.bus.transport import RunOutcome
 from starmesh.client.once import HandledOnce
 from starmesh.client.subscription import Subscription
 from starmesh.core.enums import MessageType
@@ -54,7 +54,6 @@ class Dispatcher:
         self.received = 0
         self.unhandled = 0
         self.late_replies = 0
-        self._deliver_each = deliver_each(self.deliver)
 
     def deliver(self, message: Message) -> Awaitable[None] | None:
         """The endpoints' callback: finishes synchronously unless a handler is async."""
@@ -76,9 +75,8 @@ class Dispatcher:
     def deliver_run(self, lane: deque[Any], limit: int) -> RunOutcome:
         """``deliver`` for up to ``limit`` messages at the front of ``lane``, in one call (the
         embedded bus's consumer hands over what is queued); see :data:`RunDeliveryHandler`."""
-        if self.once is not None:  # never on the embedded bus; correct anyway, one by one
-            return self._deliver_each(lane, limit)
-        lookup = self._lookup
+        # With ``once`` (never on the embedded bus) every message takes deliver's path.
+        lookup = self._lookup if self.once is None else _unknown
         observer = self.observer
         popleft = lane.popleft
         taken = general = 0
@@ -196,6 +194,10 @@ class Dispatcher:
                 failed.append(subscription)
         if failed:
             raise _handler_error(message, failed)
+
+
+def _unknown(topic: str) -> None:
+    return None
 
 
 def _handler_error(message: Message, failed: list[Subscription]) -> HandlerError:

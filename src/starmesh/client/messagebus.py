@@ -218,8 +218,7 @@ class MessageBusClient:
         (``risk.alert.*`` -> RISK_ALERT), else EVENT. A topic nobody subscribes to is not an
         error: the transport counts it as unrouted.
         """
-        if not self._running:
-            self._require_running("publish")
+        self._require_running("publish")
         message = self._envelopes.message(
             topic, payload, priority, message_type, ts_event, correlation_id
         )
@@ -359,8 +358,7 @@ class MessageBusClient:
         if timeout <= 0:
             raise MessageBusError(f"request timeout must be positive, got {timeout}")
         deadline = now_ns() + int(timeout * 1e9)
-        if not self._running:
-            self._require_running("publish")
+        self._require_running("publish")
         message = self._envelopes.message(
             topic, payload, priority, MessageType.REQUEST, None, None, self.address, deadline
         )
