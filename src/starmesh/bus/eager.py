@@ -1,10 +1,11 @@
 """Start a coroutine in the caller's turn, as Python 3.12's eager tasks do, here on 3.11.
 
-A handler that must run *now* (see :meth:`starmesh.bus.memory.MemoryEndpoint.deliver_at_once`)
-loses the point of running now if it is async and handed to ``create_task``: its first step
-then waits for the event loop to reach it behind every callback already ready. Most such
-handlers finish without ever waiting (they publish in process), so their first step runs
-here, in the caller's turn; one that does wait is carried on by a task from where it stopped.
+A handler that must run *now* (see
+:meth:`starmesh.bus.memory_endpoint.MemoryEndpoint.deliver_at_once`) loses the point of running
+now if it is async and handed to ``create_task``: its first step then waits for the event loop
+to reach it behind every callback already ready. Most such handlers finish without ever
+waiting (they publish in process), so their first step runs here, in the caller's turn; one
+that does wait is carried on by a task from where it stopped.
 
 Like an eager task, the coroutine runs in a copy of the caller's context (a ``ContextVar`` it
 sets never leaks into the caller), and cancelling the task cancels what the coroutine waits

@@ -1,7 +1,8 @@
 """The embedded transport: every engine in one process, no server.
 
-Each endpoint owns a :class:`PriorityInbox` and one consumer task that hands messages to the
-endpoint's callback, most urgent first. Publishing routes by pattern (cached per topic) to
+Each endpoint (:mod:`starmesh.bus.memory_endpoint`) owns a :class:`PriorityInbox` and one
+consumer task that hands messages to the endpoint's callback, most urgent first. Publishing
+routes by pattern (cached per topic) to
 each subscribing engine type and, within a type, round-robin to an instance whose patterns
 match; a broadcast topic goes to every matching instance. Publishers wait while a lane is
 full, up to ``publish_timeout``, except on conflated (latest-wins) topics.
@@ -17,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from starmesh.bus.eager import start_eagerly
 from starmesh.bus.inbox import InboxEntry, PriorityInbox, Queued, message_of
+from starmesh.bus.memory_endpoint import MemoryEndpoint
 from starmesh.bus.transport import (
     DeadLetter,
     DeliveryHandler,
@@ -33,9 +34,9 @@ from starmesh.bus.transport import (
 from starmesh.core.clock import now_ns
 from starmesh.core.codec import MessageCodec
 from starmesh.core.enums import EngineType, MessagePriority
-from starmesh.core.errors import ConfigurationError, MessageBusError, NotHandledError
+from starmesh.core.errors import ConfigurationError, MessageBusError
 from starmesh.core.message import Message
-from starmesh.core.topics import TopicMatcher, validate_pattern, validate_topic
+from starmesh.core.topics import TopicMatcher, validate_topic
 
 __all__ = ["MemoryEndpoint", "MemoryTransport"]
 
@@ -43,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 _PLAN_CACHE_SIZE = 65_536
 _PLANNED_AHEAD_LIMIT = 64
-_BATCH = 256
-"""A consumer yields to the event loop after this many messages handled without waiting."""
 _AT_ONCE = MessagePriority.FLASH_CRASH
 """Handled inside ``publish`` by every idle subscriber (see ``MemoryEndpoint.deliver_at_once``)."""
 
@@ -71,191 +70,6 @@ class _Plan(NamedTuple):
     """Engine types whose matching instances take turns, with those instances."""
     conflated: bool
     """Latest value wins in a full lane."""
-
-
-class MemoryEndpoint:
-    def __init__(
-        self,
-        transport: MemoryTransport,
-        engine: EngineType,
-        instance: str,
-        deliver: DeliveryHandler,
-        inbox: PriorityInbox,
-        deliver_run: RunDeliveryHandler | None = None,
-    ) -> None:
-        self.engine = engine
-        self.instance = instance
-        self._address = address_of(engine, instance)
-        self._transport = transport
-        self._deliver = deliver
-        self._deliver_run = deliver_run
-        self.inbox = inbox
-        self.patterns: list[str] = []
-        self.delivered = 0
-        self.failed = 0
-        self._closing = False
-        self._at_once: asyncio.Future[None] | None = None
-        """An async handler started by :meth:`deliver_at_once`, still running."""
-        self.always_at_once = False
-        """Every message, not only FLASH_CRASH, is handled at once when the consumer is parked."""
-        self._task = asyncio.create_task(self._consume(), name=f"starmesh-memory:{self._address}")
-
-    @property
-    def address(self) -> str:
-        return self._address
-
-    async def subscribe(self, pattern: str) -> None:
-        validate_pattern(pattern)
-        if self._closing:
-            raise MessageBusError(f"endpoint {self._address} is closed")
-        if pattern not in self.patterns:
-            self.patterns.append(pattern)
-            self._transport._add_route(self, pattern)
-
-    async def unsubscribe(self, pattern: str) -> None:
-        if pattern in self.patterns:
-            self.patterns.remove(pattern)
-            self._transport._remove_route(self, pattern)
-
-    async def close(self) -> None:
-        if not self._closing:
-            for pattern in list(self.patterns):
-                await self.unsubscribe(pattern)
-            self._closing = True
-            if self._at_once is not None:  # it has the turn: the consumer waits for it
-                await asyncio.wait({self._at_once})
-            self.inbox.wake()
-        await asyncio.shield(self._task)
-        self._transport._forget_endpoint(self)
-
-    def handle_at_once(self) -> None:
-        """Handle every message at once when the consumer is parked, not only FLASH_CRASH:
-        for a subscriber whose every message may be the urgent one (the crash detector's
-        quotes), and whose handler is quick, since the publisher pays for it.
-        """
-        self.always_at_once = True
-
-    def deliver_at_once(self, message: Message) -> bool:
-        """Handle ``message`` now, in the publisher's turn, if the consumer is parked (idle,
-        nothing queued): it would be next anyway, and waiting for the event loop to schedule
-        the consumer behind every other ready task is what a FLASH_CRASH cannot afford.
-        False (nothing done) if the consumer is busy: then it is queued like any message.
-
-        A plain handler has finished when this returns. An async one runs now up to its
-        first real wait (most never wait: they publish in process), then goes on in a task of
-        its own; the consumer waits for it (what arrives meanwhile stays queued).
-        """
-        if self._closing or not self.inbox.hold():
-            return False
-        try:
-            pending = self._deliver(message)
-        except Exception as exc:
-            self._handled_at_once(message, exc)
-            return True
-        if pending is None:
-            self._handled_at_once(message, None)
-            return True
-        outcome = start_eagerly(pending, name=f"starmesh-at-once:{self._address}")
-        if outcome.done():
-            self._handled_at_once(message, _error_of(outcome))
-            return True
-        self._at_once = outcome
-        outcome.add_done_callback(lambda done: self._handled_at_once(message, _error_of(done)))
-        return True
-
-    def _handled_at_once(self, message: Message, error: BaseException | None) -> None:
-        self._at_once = None
-        if error is None:
-            self.delivered += 1
-        elif isinstance(error, NotHandledError):
-            self._transport._not_handled += 1  # unsubscribed meanwhile
-        else:
-            self.failed += 1
-            # Retried by the consumer, dead-lettered after the last attempt, like any delivery.
-            cause = error if isinstance(error, Exception) else RuntimeError(repr(error))
-            self._transport._delivery_failed(self, message, cause)
-        self.inbox.release()
-
-    async def _consume(self) -> None:
-        """Deliver batches: the most urgent lane's queued messages go to ``deliver_run`` in
-        one call (entries to ``deliver``, one each); a run ends where a handler awaits,
-        and then other tasks run and what is more urgent goes first. The loop gets a turn
-        after each batch of ``_BATCH`` messages.
-        """
-        inbox = self.inbox
-        lanes = inbox.lanes
-        run = self._deliver_run
-        transport = self._transport
-        budget = _BATCH  # messages left before the loop gets a turn, across lanes
-        while True:
-            priority = inbox.most_urgent()
-            if not priority:
-                if self._closing:
-                    return
-                await inbox.wait()
-                budget = _BATCH
-                continue
-            lane = lanes[priority]
-            failed: Queued | None
-            outcome: Awaitable[None] | Exception | None
-            if run is not None and type(lane[0]) is Message:
-                # No handler runs between two messages of a run unless one awaits, and then
-                # the run ends: nothing can arrive in between, more urgent or not.
-                taken, failed, outcome = run(lane, budget)
-            else:
-                taken, failed, outcome = self._deliver_each(priority, lane, budget)
-            inbox.freed(priority, taken)  # before any wait: other tasks run meanwhile
-            if outcome is not None and not isinstance(outcome, Exception):
-                try:
-                    await outcome
-                    outcome = None
-                except Exception as exc:
-                    outcome = exc
-            if outcome is None:
-                self.delivered += taken
-            else:
-                self.delivered += taken - 1
-                if isinstance(outcome, NotHandledError):
-                    transport._not_handled += 1  # unsubscribed while it was queued
-                else:
-                    self.failed += 1
-                    assert failed is not None  # an error names its message
-                    transport._delivery_failed(self, failed, outcome)
-            budget -= taken
-            if budget <= 0:
-                # Handlers that never await would otherwise starve publishers and other engines.
-                budget = _BATCH
-                await asyncio.sleep(0)
-
-    def _deliver_each(
-        self, priority: int, lane: deque[Queued], limit: int
-    ) -> tuple[int, Queued | None, Awaitable[None] | Exception | None]:
-        """What runs do not take, one ``deliver`` each: entries (a retry; a conflated value,
-        whose place a newer one may take until it is taken here), and every message when
-        the endpoint has no run handler. Stops as a run does, and before a bare message a run
-        handler can take."""
-        inbox = self.inbox
-        deliver = self._deliver
-        runs = self._deliver_run is not None
-        taken = 0
-        while taken < limit and lane:
-            item = lane[0]
-            if type(item) is Message:
-                if runs:
-                    break
-                message = item
-            else:
-                inbox.taken(priority, item)
-                message = item.message  # type: ignore[union-attr]
-            lane.popleft()
-            taken += 1
-            try:
-                outcome = deliver(message)
-            except Exception as exc:
-                return taken, item, exc
-            if outcome is not None:
-                return taken, item, outcome
-        return taken, None, None
 
 
 class MemoryTransport:
@@ -537,10 +351,6 @@ class MemoryTransport:
                 entry.message.topic,
                 reason,
             )
-
-
-def _error_of(outcome: asyncio.Future[None]) -> BaseException | None:
-    return asyncio.CancelledError() if outcome.cancelled() else outcome.exception()
 
 
 def _pattern_set(patterns: Sequence[str]) -> TopicMatcher[bool]:
