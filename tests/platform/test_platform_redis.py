@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -159,3 +160,41 @@ async def test_an_engine_per_process_over_redis(
         _, err = process.communicate(timeout=60)
         assert process.returncode == 0, f"{name}: {err}"
         assert "Traceback" not in err, f"{name}: {err}"
+
+
+async def test_the_hubs_process_plays_the_flash_crash_and_strategy_halts_in_its_own(
+    redis_server: RedisServer,
+    key_prefix: str,
+    tmp_path: Path,
+    processes: dict[str, subprocess.Popen[str]],
+) -> None:
+    # The market at its own pace (no jumps in the few seconds this takes), so the only crash
+    # of NVDA is the scenario's, played by the hub's process 2 s after it is ready.
+    config = msgspec.structs.replace(
+        BUSY, market_speed=1.0, scenario="flash-crash", crash_after_s=2.0, crash_symbol="NVDA"
+    )
+    path = tmp_path / "crash.json"
+    path.write_bytes(msgspec.json.encode(config))
+    addresses = {}
+    for name in ("risk", "strategy", "marketdata"):  # the followers first: none misses it
+        processes[name] = spawn_engine(name, redis_server.url, key_prefix, path)
+        process = processes[name]
+        assert process.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 60)
+        match = re.search(rf"ready: {name} on (http://127\.0\.0\.1:\d+)", line)
+        assert match, f"{name} did not start: {line!r}"
+        addresses[name] = match.group(1)
+    async with httpx.AsyncClient(timeout=5) as http:
+
+        async def strategy_detail() -> dict[str, Any]:
+            health = (await http.get(f"{addresses['strategy']}/health")).json()
+            detail: dict[str, Any] = health["status"]["detail"]
+            return detail
+
+        async def halted_on_the_crash() -> bool:
+            return "flash_crash:NVDA" in (await strategy_detail())["halts"]
+
+        await eventually(halted_on_the_crash, timeout=60, what="Strategy halted on NVDA's crash")
+        latencies = (await strategy_detail())["halt_latency_us"]
+    assert len(latencies) == 1
+    assert latencies[0] > 0

@@ -10,14 +10,13 @@ same way in a process of its own. Given a database URL, the engines that keep st
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
 
 from fastapi import Depends, FastAPI
 
 from starmesh.client.factory import create_messagebus_client, describe_buses
-from starmesh.core.clock import EngineClock, LiveClock, SimulatedClock, Timer
+from starmesh.core.clock import EngineClock, LiveClock, SimulatedClock
 from starmesh.core.config import Settings
 from starmesh.core.enums import EngineType
 from starmesh.engines.base import Engine, EngineContext
@@ -31,11 +30,11 @@ from starmesh.marketdata.sources.replay import ReplaySource
 from starmesh.marketdata.sources.simulated import SimulatedSource
 from starmesh.platform.config import PlatformConfig
 from starmesh.platform.registry import build_engine
+from starmesh.platform.scenario import FlashCrash
 from starmesh.storage import EngineLedger, Storage, redact
 
 __all__ = ["HISTORY_READERS", "LEDGER_ENGINES", "Platform", "build_context", "market_source"]
 
-logger = logging.getLogger(__name__)
 
 _DRAIN_QUIET_S = 0.2
 _DRAIN_LIMIT_S = 5.0
@@ -136,8 +135,7 @@ class Platform:
         self.started_at = 0.0
         self.stopped_at: float | None = None
         self.states_at_stop: dict[str, str] = {}
-        self.crash: dict[str, Any] | None = None
-        self._scenario: Timer | None = None
+        self.scenario: FlashCrash | None = None
         self._dashboard = dashboard
         self.dashboard_url: str | None = None
         self._dashboard_server: Any = None
@@ -195,9 +193,8 @@ class Platform:
             await self.stop()
             raise
         if self.config.scenario == "flash-crash":
-            self._scenario = self.clock.every(
-                self.config.crash_after_s, self._flash_crash, name="scenario:flash-crash"
-            )
+            self.scenario = FlashCrash(self.config, self.source, self.clock)
+            self.scenario.start()
 
     async def _serve_dashboard(self) -> None:
         gateway = self.engines.get(EngineType.WEBSOCKET)
@@ -237,8 +234,8 @@ class Platform:
             return
         self.stopped_at = time.monotonic()
         self.states_at_stop = self.engine_states()
-        if self._scenario is not None:
-            self._scenario.cancel()
+        if self.scenario is not None:
+            self.scenario.cancel()
         if self._dashboard_server is not None:
             self._dashboard_server.should_exit = True
             if self._dashboard_task is not None:
@@ -276,19 +273,12 @@ class Platform:
             seen = received
             await asyncio.sleep(_DRAIN_QUIET_S)
 
-    # --- scenarios ---------------------------------------------------------------------------
-
-    def _flash_crash(self) -> None:
-        config = self.config
-        if self._scenario is not None:
-            self._scenario.cancel()  # once
-        symbol = config.crash_symbol or config.symbols[0]
-        assert isinstance(self.source, SimulatedSource)
-        price = self.source.crash(symbol, config.crash_drop)
-        self.crash = {"symbol": symbol, "at_ns": self.clock.now_ns(), "price": price}
-        logger.info("scenario: %s crashes %.0f%% to %.2f", symbol, config.crash_drop * 100, price)
-
     # --- what happened ------------------------------------------------------------------------
+
+    @property
+    def crash(self) -> dict[str, Any] | None:
+        """The flash crash of the scenario, once it happened: symbol, ``at_ns``, price."""
+        return None if self.scenario is None else self.scenario.crash
 
     def engine_states(self) -> dict[str, str]:
         """Each engine's state as its peers see it (``up``, ``degraded``, ``down``...)."""

@@ -35,6 +35,7 @@ from starmesh.platform.config import PlatformConfig
 from starmesh.platform.http import build_engine_app
 from starmesh.platform.process import settle_after_startup
 from starmesh.platform.registry import build_engine
+from starmesh.platform.scenario import FlashCrash
 from starmesh.storage import Storage
 
 __all__ = ["run_engine_process"]
@@ -62,18 +63,26 @@ async def run_engine_process(
     port = kind.default_port if port is None else port
     clock = LiveClock()
     if kind is EngineType.MARKETDATA:
+        source = market_source(config, clock)
         hub = create_marketdata_hub(
-            [market_source(config, clock)], url=url, marketdata_url=marketdata_url,
-            port=port, host=host, serve_http=True, settings=settings, clock=clock,
-            instance=instance,
+            [source], url=url, marketdata_url=marketdata_url, port=port, host=host,
+            serve_http=True, settings=settings, clock=clock, instance=instance,
         )  # fmt: skip
+        # The market's owner plays the scenario: here, the hub's process.
+        scenario = FlashCrash(config, source, clock) if config.scenario == "flash-crash" else None
         async with hub:
             if hub.http_port is not None:
                 hub.bus.listening_on(hub.http_port)
             settle_after_startup()
             role = " (standby: another hub holds the lease)" if hub.standby else ""
             announce(f"ready: marketdata on http://{host}:{hub.http_port}{role}")
-            await stop.wait()
+            if scenario is not None:
+                scenario.start()
+            try:
+                await stop.wait()
+            finally:
+                if scenario is not None:
+                    scenario.cancel()
         return
     if kind is EngineType.WEBSOCKET and config.websocket.hub_http_url is None:
         # The dashboard reads the hub's figures over HTTP when the hub is another process.
