@@ -6,7 +6,12 @@ import os
 
 import pytest
 
-from starmesh.bench.deployment import resident_mb, run_deployment_bench, summarise_routes
+from starmesh.bench.deployment import (
+    resident_mb,
+    run_deployment_bench,
+    summarise_routes,
+    window_halts,
+)
 from starmesh.core.enums import EngineType
 from starmesh.core.latency import LatencyHistogram
 
@@ -49,6 +54,14 @@ def test_with_buckets_the_latency_is_the_window_s_not_since_the_start() -> None:
     assert risk["p50_us"] == pytest.approx(1_000, rel=0.01)
 
 
+def test_the_halts_of_the_window_are_those_listed_at_its_end_and_not_at_its_start() -> None:
+    before = {"strategy-1": [120.5], "strategy-2": []}
+    after = {"strategy-1": [120.5, 900.0], "strategy-2": [1_500.0], "strategy-3": [80.0]}
+    assert window_halts(before, after) == {
+        "strategy-1": [900.0], "strategy-2": [1_500.0], "strategy-3": [80.0]
+    }  # fmt: skip
+
+
 def test_resident_memory_is_read_for_a_live_process_only() -> None:
     mine = resident_mb(os.getpid())
     assert mine is not None
@@ -69,3 +82,6 @@ async def test_a_short_run_measures_every_process_and_the_market_data_routes() -
     assert [(r["from"], r["to"], r["instances"]) for r in quotes] == [("marketdata", "strategy", 2)]
     assert quotes[0]["messages"] > 0
     assert results["mesh"]["marketdata_per_second"] > 0
+    assert results["worst_route"] == max(results["routes"], key=lambda r: r["p99_us"])
+    # Each instance's /health was read (no crash was played: no halt in the window).
+    assert results["halts"] == {"strategy-1": [], "strategy-2": []}

@@ -9,7 +9,10 @@ at a chosen rate. After a warm-up, over a measured window:
 - *per route*: messages in the window, and p50/p99 publish-to-handler latency of the
   window (the difference of each engine's histogram buckets at its start and end; the
   highest p99 of a route's instances);
-- *per process*: CPU (cores used in the window) and resident memory, redis-servers too.
+- *per process*: CPU (cores used in the window) and resident memory, redis-servers too;
+- with ``crash_after_s``, the flash-crash scenario played by the hub's process: each Strategy
+  instance's halt latency (from the crash tick leaving the hub to the halt in Strategy's own
+  process), read from its ``/health`` at the window's start and end.
 
 The figures feed the sizing model in docs/deploy.md. Nothing here is a pass/fail target.
 """
@@ -36,7 +39,7 @@ from starmesh.platform.config import ALL_ENGINES, PlatformConfig
 from starmesh.platform.supervisor import ProcessSpec, Supervisor, plan_processes
 from starmesh.testing import RedisServer
 
-__all__ = ["resident_mb", "run_deployment_bench", "summarise_routes"]
+__all__ = ["resident_mb", "run_deployment_bench", "summarise_routes", "window_halts"]
 
 READY_TIMEOUT_S = 180.0
 """Thirteen interpreters importing numpy and polars on two cores take a while."""
@@ -117,7 +120,10 @@ async def run_deployment_bench(
     marketdata_url: str | None = None,
     port_offset: int = 0,
     engines: Sequence[EngineType] = ALL_ENGINES,
+    crash_after_s: float | None = None,
 ) -> dict[str, Any]:
+    """``crash_after_s``: play the flash-crash scenario, that many seconds after the hub is
+    ready, and report how fast each Strategy instance halted (from its ``/health``)."""
     servers: list[RedisServer] = []
     if url is None:
         # As deployed (docs/deploy.md): the logic bus on AOF, fsync always; market data none.
@@ -127,7 +133,7 @@ async def run_deployment_bench(
         return await _measure(
             url, marketdata_url, servers, symbols=symbols, rate=quotes_per_second,
             instances=instances, warmup_s=warmup_s, window_s=window_s,
-            port_offset=port_offset, engines=engines,
+            port_offset=port_offset, engines=engines, crash_after_s=crash_after_s,
         )  # fmt: skip
     finally:
         for server in servers:
@@ -146,10 +152,15 @@ async def _measure(
     window_s: float,
     port_offset: int,
     engines: Sequence[EngineType],
+    crash_after_s: float | None,
 ) -> dict[str, Any]:
     if not 1 <= symbols <= len(DEFAULT_UNIVERSE):
         raise ValueError(f"symbols: 1 to {len(DEFAULT_UNIVERSE)} (the simulated universe)")
     config = PlatformConfig(symbols=tuple(DEFAULT_UNIVERSE[:symbols]), quotes_per_second=rate)
+    if crash_after_s is not None:
+        config = msgspec.structs.replace(
+            config, scenario="flash-crash", crash_after_s=crash_after_s
+        )
     with tempfile.TemporaryDirectory(prefix="starmesh-bench-") as workdir:
         config_path = Path(workdir) / "platform.json"
         config_path.write_bytes(msgspec.json.encode(config))
@@ -210,16 +221,19 @@ async def _window(
         if server.pid is not None:
             pids[("redis-marketdata", "redis-logic")[index]] = server.pid
     engines = [spec for spec in specs if spec.engine is not EngineType.MARKETDATA]
+    strategies = [spec for spec in engines if spec.engine is EngineType.STRATEGY]
     unread: list[str] = []
     async with httpx.AsyncClient(timeout=10.0) as http:
         meter = CpuMeter(pids)
         before = await _routes(http, engines, unread)
+        halts_before = await _halt_latencies(http, strategies, unread)
         meter.start()
         began = time.monotonic()
         await asyncio.sleep(window_s)
         after = await _routes(http, engines, unread)
         cpu = meter.stop()
         elapsed = time.monotonic() - began
+        halts_after = await _halt_latencies(http, strategies, unread)
     routes = summarise_routes(before, after, elapsed)
     restarts = {c.spec.name: c.restarts for c in supervisor.children if c.restarts}
     processes: list[dict[str, Any]] = []
@@ -243,9 +257,35 @@ async def _window(
             "cpu_cores": round(sum(cpu.values()) / elapsed, 3),
             "rss_mb": round(total_rss, 1),
         },
+        "worst_route": max(routes, key=lambda r: r["p99_us"], default=None),
+        "halts": window_halts(halts_before, halts_after),
         "restarts": restarts,
         "unread": unread,
     }
+
+
+def window_halts(
+    before: dict[str, list[float]], after: dict[str, list[float]]
+) -> dict[str, list[float]]:
+    """Per Strategy instance, the latencies (µs) of the halts that took hold in the window:
+    those its ``/health`` lists at the end and did not at the start (it lists the last 10, so
+    a window with more halts than that shows only its last 10)."""
+    return {name: latencies[len(before.get(name, [])) :] for name, latencies in after.items()}
+
+
+async def _halt_latencies(
+    http: httpx.AsyncClient, strategies: Sequence[ProcessSpec], unread: list[str]
+) -> dict[str, list[float]]:
+    """Each Strategy instance's ``halt_latency_us``: tick to halt, for its last halts."""
+    found: dict[str, list[float]] = {}
+    for spec in strategies:
+        try:
+            answer = await http.get(f"http://127.0.0.1:{spec.port}/health")
+            answer.raise_for_status()
+            found[spec.name] = list(answer.json()["status"]["detail"]["halt_latency_us"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            unread.append(f"{spec.name} /health: {type(exc).__name__}: {exc}")
+    return found
 
 
 async def _routes(

@@ -200,6 +200,13 @@ def _deployment(results: dict[str, Any]) -> list[ResultTable]:
          ["start-up s", f"{results['startup_s']:.1f}"]],
         note=f"window {results['window_s']:.0f} s after warm-up; redis-servers included",
     )  # fmt: skip
+    worst = results.get("worst_route")
+    if worst is not None:
+        overview.rows.append(["worst route p99 µs", f"{_us(worst['p99_us'])} "
+                              f"({worst['from']}>{worst['to']})"])  # fmt: skip
+    halts = [us for latencies in results.get("halts", {}).values() for us in latencies]
+    if halts:
+        overview.rows.append(["halt latency µs", ", ".join(_us(us) for us in sorted(halts))])
     routes = ResultTable(
         "busiest routes (p50/p99 of the window)",
         ["from>to", "topic", "msg/s", "p50 µs", "p99 µs"],

@@ -227,6 +227,17 @@ def bench_deployment(
     port_offset: Annotated[
         int, typer.Option(help="Added to every engine's port (beside a running platform).")
     ] = 0,
+    engines: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated engines (default: every engine); the hub always."),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="flash-crash: a symbol falls 8% at once, in the window; "
+            "reports each Strategy's halt latency."
+        ),
+    ] = None,
     output: Annotated[Path, typer.Option(help="The JSON file (the plot goes beside it).")] = Path(
         "bench-results/deployment.json"
     ),
@@ -236,22 +247,32 @@ def bench_deployment(
     import asyncio
 
     from starmesh.bench.deployment import run_deployment_bench
+    from starmesh.cli.app import _engine_list
     from starmesh.cli.up import parse_instances
     from starmesh.core.enums import EngineType
+    from starmesh.platform.config import ALL_ENGINES
 
+    chosen = ALL_ENGINES if engines is None else _engine_list(engines)
     counts = parse_instances(instances or ["strategy=3"])
-    known = {engine.value for engine in EngineType}
-    if unknown := sorted(set(counts) - known):
-        raise typer.BadParameter(f"{unknown} are not engines", param_hint="--instances")
+    if unknown := sorted(set(counts) - {e.value for e in (*chosen, EngineType.MARKETDATA)}):
+        raise typer.BadParameter(f"{unknown} are not among the engines run",
+                                 param_hint="--instances")  # fmt: skip
+    if scenario not in (None, "flash-crash"):
+        raise typer.BadParameter("the one scenario is flash-crash", param_hint="--scenario")
+    # The hub's clock starts when the hub is ready, before the others: half-way through the
+    # window counted from there falls inside the window.
+    crash_after_s = None if scenario is None else warmup + window / 2
     config = {"url": url, "marketdata_url": marketdata_url, "instances": counts,
-              "symbols": symbols, "rate": rate, "warmup_s": warmup, "window_s": window}  # fmt: skip
+              "symbols": symbols, "rate": rate, "warmup_s": warmup, "window_s": window,
+              "engines": [e.value for e in chosen], "scenario": scenario,
+              "crash_after_s": crash_after_s}  # fmt: skip
     with _console.status("running the platform as processes..."):
         results = asyncio.run(
             run_deployment_bench(
                 url=url, marketdata_url=marketdata_url, symbols=symbols,
                 quotes_per_second=rate, warmup_s=warmup, window_s=window,
                 instances={EngineType(name): n for name, n in counts.items()},
-                port_offset=port_offset,
+                port_offset=port_offset, engines=chosen, crash_after_s=crash_after_s,
             )
         )  # fmt: skip
     _finish("deployment", output, config, results)
