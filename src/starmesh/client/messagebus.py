@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Self
 
 from fastapi import APIRouter
 
+from starmesh.bus.eager import start_eagerly
 from starmesh.bus.http import HttpAuth, MessagesEndpoint
 from starmesh.bus.redis import RedisTransport
 from starmesh.bus.transport import (
@@ -97,6 +98,8 @@ class MessageBusClient:
         self._subscriptions: dict[Subscription, None] = {}
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._answering: set[asyncio.Task[None]] = set()
+        self._posting: set[asyncio.Future[str]] = set()
+        self._post_failures = 0
         self._envelopes = Envelopes(engine, instance)
         self._dispatcher = Dispatcher(self.address, self._handlers, self._pending)
         self._running = False
@@ -168,6 +171,8 @@ class MessageBusClient:
                 await self._receiver.close()
             while self._answering:  # concurrent answers still need the transports to reply
                 await asyncio.gather(*self._answering, return_exceptions=True)
+            while self._posting:  # what handlers posted reaches the bus (or the outbox)
+                await asyncio.gather(*self._posting, return_exceptions=True)
             if self._failover is not None:
                 await self._failover.close(self._settings.stop_timeout_s)
             self._running = False
@@ -240,6 +245,46 @@ class MessageBusClient:
             await connection.logic.publish(message)
         self._published += 1
         return message.id
+
+    def post(
+        self,
+        topic: str,
+        payload: PayloadLike | None = None,
+        *,
+        priority: MessagePriority | int | str = MessagePriority.NORMAL,
+        ts_event: int | None = None,
+    ) -> asyncio.Future[str]:
+        """Publish without waiting for the bus to take it: the message is queued now, in
+        order with every other publish of this client, and goes out with the next batch.
+
+        For a handler of market data whose next update must not wait for this publish's
+        round trip to Redis (on the embedded bus nothing waits anyway: the publish is done
+        when ``post`` returns). A publish that fails is logged and counted
+        (``post_failures``); ``stop()`` waits for every post. Not for a handler of the
+        inbox: its message is acknowledged once the handler returns, so a crash before the
+        post reached Redis would lose what redelivery would have redone.
+        """
+        self._require_running("post")
+        # The first step runs here: it encodes, routes and queues the commands in the
+        # publisher's batch (on the embedded bus, delivers), so posts keep publish order.
+        posted = start_eagerly(
+            self.publish(topic, payload, priority=priority, ts_event=ts_event),
+            name=f"post:{topic}",
+        )
+        if posted.done():
+            self._posted(posted)
+        else:
+            self._posting.add(posted)
+            posted.add_done_callback(self._posted)
+        return posted
+
+    def _posted(self, posted: asyncio.Future[str]) -> None:
+        self._posting.discard(posted)
+        if posted.cancelled():
+            return
+        if (error := posted.exception()) is not None:
+            self._post_failures += 1
+            logger.error("%s: a posted message was not published: %s", self.address, error)
 
     def plan_ahead(self, topic: str) -> None:
         """Have the route of ``topic`` worked out now and kept current, for a rare topic whose
@@ -541,6 +586,7 @@ class MessageBusClient:
             "late_replies": self._dispatcher.late_replies,
             "expired_requests": self._expired,
             "answer_failures": self._answer_failures,
+            "post_failures": self._post_failures,
             "pending_requests": len(self._pending),
         }
 
