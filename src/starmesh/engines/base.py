@@ -292,6 +292,17 @@ class Engine:
             topic, payload, priority=priority, ts_event=self.clock.now_ns()
         )
 
+    def post(
+        self,
+        topic: str,
+        payload: PayloadLike,
+        priority: MessagePriority = MessagePriority.NORMAL,
+    ) -> None:
+        """Publish from a market-data handler without waiting for the bus to take it (see
+        :meth:`MessageBusClient.post`): over Redis the next update is not held behind this
+        publish's round trip. In order with the engine's other publishes."""
+        self.bus.post(topic, payload, priority=priority, ts_event=self.clock.now_ns())
+
     # --- health ------------------------------------------------------------------------------
 
     def health(self) -> HealthStatus:

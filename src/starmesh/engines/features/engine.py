@@ -10,7 +10,6 @@ history yet is left out.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -108,19 +107,16 @@ class FeaturesEngine(Engine):
     def routes(self) -> Routes:
         return {"vpin.market_structure.*": self.on_market_structure}
 
-    def on_quote(self, snapshot: Snapshot) -> Awaitable[None] | None:
-        # Plain, returning the publish only when a bar closed: most quotes cost no coroutine.
+    def on_quote(self, snapshot: Snapshot) -> None:
         state = self.symbols_state.get(snapshot.symbol)
         if state is None or not isinstance(snapshot.data, Quote):
-            return None
+            return
         features = state.quote(snapshot.ts_event, snapshot.data)
-        if features is None:
-            return None
-        self.updates += 1
-        return self._publish(FeatureUpdate(symbol=snapshot.symbol, features=features))
-
-    async def _publish(self, update: FeatureUpdate) -> None:
-        await self.publish(f"features.update.{update.symbol}", update)
+        if features is not None:
+            self.updates += 1
+            # Posted: the next quote is not held behind this round trip to Redis.
+            update = FeatureUpdate(symbol=snapshot.symbol, features=features)
+            self.post(f"features.update.{snapshot.symbol}", update)
 
     def on_book(self, snapshot: Snapshot) -> None:
         state = self.symbols_state.get(snapshot.symbol)

@@ -21,7 +21,6 @@ halt the log has cleared is not waited on forever, one it has not cleared stands
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -177,19 +176,17 @@ class StrategyEngine(Engine):
 
     # --- quotes -> signals ---------------------------------------------------------------------
 
-    def on_quote(self, snapshot: Snapshot) -> Awaitable[None] | None:
-        # Plain, returning the signal's publish only on a cross: most quotes cost no coroutine.
+    def on_quote(self, snapshot: Snapshot) -> None:
         quote = snapshot.data
         crossover = self._crossovers.get(snapshot.symbol)
         if crossover is None or not isinstance(quote, Quote):
-            return None
+            return
         cross = crossover.update(quote.mid)
-        if cross is None:
-            return None
-        self.counts["crosses"] += 1
-        return self._on_cross(quote.symbol, cross, quote.mid)
+        if cross is not None:
+            self.counts["crosses"] += 1
+            self._on_cross(quote.symbol, cross, quote.mid)
 
-    async def _on_cross(self, symbol: str, cross: Cross, mid: float) -> None:
+    def _on_cross(self, symbol: str, cross: Cross, mid: float) -> None:
         config = self.config
         size = config.quantity if config.notional is None else math.floor(config.notional / mid)
         target = size if cross > 0 else (-size if config.allow_short else 0.0)
@@ -218,8 +215,9 @@ class StrategyEngine(Engine):
         self.intended[symbol] = target
         self.counts["signals"] += 1
         self.signals.append((now, symbol, action))
-        await self.publish(f"strategy.signals.{action.lower()}", signal, MessagePriority.HIGH)
-        await self.publish(
+        # Posted: the next quote is not held behind these round trips to Redis.
+        self.post(f"strategy.signals.{action.lower()}", signal, MessagePriority.HIGH)
+        self.post(
             f"strategy.position.{symbol}",
             PositionChange(symbol=symbol, quantity=target, delta=target - held, avg_price=mid),
         )

@@ -8,7 +8,6 @@ when a symbol's VPIN stands above ``toxic_cdf`` of its own trailing history, a w
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -61,17 +60,15 @@ class VpinEngine(Engine):
     def market_data(self) -> MarketDataRoutes:
         return {DataType.TRADE: self.on_trade}
 
-    def on_trade(self, snapshot: Snapshot) -> Awaitable[None] | None:
-        # Plain, returning the publishing only when a bar closed: most trades cost no coroutine.
+    def on_trade(self, snapshot: Snapshot) -> None:
         trade = snapshot.data
         if not isinstance(trade, Trade):
-            return None
+            return
         bar = self._bars.add(trade.symbol, snapshot.ts_event, trade.price, trade.size)
-        if bar is None:
-            return None
-        return self._bar_done(trade.symbol, bar)
+        if bar is not None:
+            self._bar_done(trade.symbol, bar)
 
-    async def _bar_done(self, symbol: str, bar: tuple[float, float]) -> None:
+    def _bar_done(self, symbol: str, bar: tuple[float, float]) -> None:
         estimator = self._estimators.get(symbol)
         if estimator is None:
             config = self.config
@@ -79,10 +76,10 @@ class VpinEngine(Engine):
             self._estimators[symbol] = estimator
         estimator.add_bar(*bar)
         for bucket in estimator.completed:
-            await self._bucket_done(symbol, estimator, bucket.buy_volume,
-                                    bucket.sell_volume, bucket.vpin)  # fmt: skip
+            self._bucket_done(symbol, estimator, bucket.buy_volume,
+                              bucket.sell_volume, bucket.vpin)  # fmt: skip
 
-    async def _bucket_done(
+    def _bucket_done(
         self, symbol: str, estimator: VpinEstimator, buy: float, sell: float, vpin: float | None
     ) -> None:
         cdf = None
@@ -93,7 +90,9 @@ class VpinEngine(Engine):
             history.append(vpin)
             cdf = empirical_cdf(history, vpin)
             self.latest[symbol] = vpin
-        await self.publish(
+        # Posted: over Redis, waiting for each bucket's round trip held every trade behind
+        # it (trades' p99 56-67 ms with the trading loop's engines as 6 processes; 5.5 ms).
+        self.post(
             f"vpin.market_structure.{symbol}",
             MarketStructure(
                 symbol=symbol, buy_volume=buy, sell_volume=sell,
@@ -115,7 +114,7 @@ class VpinEngine(Engine):
                 severity="critical" if cdf >= 0.99 else "warning",
                 cdf=cdf,
             )
-            await self.publish(f"vpin.toxicity.{symbol}", warning, MessagePriority.HIGH)
+            self.post(f"vpin.toxicity.{symbol}", warning, MessagePriority.HIGH)
 
     def health_detail(self) -> dict[str, Any]:
         return {"symbols": len(self._estimators), "warnings": self.warnings}
