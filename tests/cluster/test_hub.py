@@ -27,12 +27,19 @@ async def test_the_hub_serves_and_broadcasts_on_a_cluster(
     engine = create_marketdata_client(
         EngineType.STRATEGY, url=url, settings=settings, hub_http_url="http://127.0.0.1:9"
     )
+    other = create_marketdata_client(
+        EngineType.RISK, url=url, settings=settings, hub_http_url="http://127.0.0.1:9"
+    )
     updates: list[Snapshot] = []
-    async with hub, engine:
+    async with hub, engine, other:
         assert hub.leadership is not None
         assert hub.leadership.active
         answer = await engine.get_data(["AAPL", "MSFT"], Q)
         assert {s: answer[s][Q].epoch for s in answer} == {"AAPL": hub.epoch, "MSFT": hub.epoch}
+        # Another engine reads both from their snapshot keys (one MGET on the {md} master).
+        read = await other.get_data(["AAPL", "MSFT"], Q)
+        assert {s: read[s][Q].seq for s in read} == {s: answer[s][Q].seq for s in answer}
+        assert (other.stats()["snapshot_hits"], other.stats()["bus_requests"]) == (2, 0)
         await engine.subscribe("NVDA", Q, updates.append)  # the hub streams it
         await eventually(lambda: len(updates) >= 10, timeout=20, what="ten NVDA updates")
         seqs = [s.seq for s in updates]

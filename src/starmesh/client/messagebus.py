@@ -286,6 +286,19 @@ class MessageBusClient:
             self._post_failures += 1
             logger.error("%s: a posted message was not published: %s", self.address, error)
 
+    async def snapshots(self, topics: list[str]) -> list[Message | None] | None:
+        """The latest market-data message of each topic, read from the MarketData Bus's
+        snapshot keys in one round trip; None where the bus keeps no snapshots (the embedded
+        bus) or is known to be unreachable. Raises :class:`MessageBusError` when the read
+        fails."""
+        self._require_running("snapshots")
+        connection = self._connection
+        assert connection is not None  # running
+        marketdata = connection.marketdata
+        if not isinstance(marketdata, RedisTransport) or not marketdata.is_reachable:
+            return None
+        return await marketdata.snapshots(topics)
+
     def plan_ahead(self, topic: str) -> None:
         """Have the route of ``topic`` worked out now and kept current, for a rare topic whose
         first message must not wait (a crash alert). Nothing to do where the server routes

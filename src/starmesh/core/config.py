@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     source_timeout_s: PositiveFloat = 10.0
     """The longest one upstream call may take, rate-limit wait and the source's own retries
     included; a caller's earlier deadline (a request's timeout) shortens it."""
+    snapshot_reads: bool = True
+    """``get_data`` reads what the L1 cache lacks from the hub's snapshot keys on the
+    MarketData Bus (one ``MGET``, no hub in the way) and asks the hub only for what is not
+    there or older than its TTL by this process's clock. Over Redis only."""
     max_pairs_per_request: PositiveInt = 1_000
     """The most (symbol, data type) pairs one market-data request may ask for."""
     dev_simulated_fallback: bool = False

@@ -116,6 +116,8 @@ class RedisTransport:
         self._reachable = True
         self._last_error = ""
         self._counts: dict[str, int] = {"published": 0, "unrouted": 0, "undeliverable": 0}
+        self._snapshot_reader: Raw | None = None
+        self._snapshot_lock = asyncio.Lock()
         self._retired: dict[str, int] = {}
 
     @property
@@ -175,6 +177,9 @@ class RedisTransport:
         for task in (self._control, self._refreshing):
             if task is not None:
                 await cancel_and_wait(task)
+        if self._snapshot_reader is not None:
+            await self._snapshot_reader.close()
+            self._snapshot_reader = None
         await self.client.aclose()
 
     async def open_endpoint(
@@ -319,6 +324,35 @@ class RedisTransport:
         """The latest message broadcast on ``topic`` (a market-data topic), if any."""
         data = await self.client.get(self.keys.snapshot(topic))
         return None if data is None else self.codec.decode(as_bytes(data))
+
+    async def snapshots(self, topics: Sequence[str]) -> list[Message | None]:
+        """The latest message broadcast on each of ``topics``, in one round trip (``MGET``:
+        the snapshot keys share the ``{md}`` hash tag, so a cluster serves them from one
+        node). None where there is none, or where it does not decode (counted as
+        ``snapshot_decode_errors``). BusUnavailableError when Redis cannot be reached,
+        MessageBusError when it refuses (an ACL without read access to the keys)."""
+        command = pack(b"MGET", *(self.keys.snapshot(topic).encode() for topic in topics))
+        try:
+            # A connection of its own, one read at a time: redis-py's command path cost as
+            # much CPU as the rest of a get_data answered from here.
+            async with self._snapshot_lock:
+                if self._snapshot_reader is None:
+                    self._snapshot_reader = self.raw_commands(self.keys.snapshot_pattern)
+                values = await self._snapshot_reader.one(command)
+        except NETWORK_ERRORS as exc:
+            raise BusUnavailableError(f"could not read market-data snapshots: {exc}") from exc
+        except (ResponseError, RedisClusterException) as exc:
+            raise MessageBusError(f"Redis refused the snapshot read: {exc}") from exc
+        found: list[Message | None] = []
+        for data in values:
+            message = None
+            if data is not None:
+                try:
+                    message = self.codec.decode(as_bytes(data))
+                except MessageDecodeError:
+                    self.count("snapshot_decode_errors")
+            found.append(message)
+        return found
 
     async def dead_letters(self, engine: EngineType, limit: int = 100) -> list[DeadLetter]:
         found = entries(await self.client.xrevrange(self.keys.dead_letters(engine), count=limit))
