@@ -4,7 +4,9 @@
   a time; baseline: awaiting a coroutine that reads a dict (the floor of any async lookup).
 - *redis*: a hub in its own process on a private redis-server, 13 engine clients (one per
   engine type) in another, each with ``inflight`` requests under way (a sweep: latency and
-  throughput trade against each other by Little's law), every answer a hub cache hit;
+  throughput trade against each other by Little's law), for quotes none of them follows
+  (no L1): answered from the hub's snapshot keys while fresh, by the hub (a cache hit) when
+  not; and again with ``snapshot_reads`` off, every call through the hub ("via hub");
   baseline: a bare redis-py request/reply server (a dict as cache) and clients. Each point
   also reports the CPU time per request of the clients, the server and redis-server: on a
   small machine they share the cores, and that cost is what bounds the rate.
@@ -156,12 +158,18 @@ def _meter(server: _Server, redis_pid: int | None) -> CpuMeter:
 
 
 async def _starmesh_over_redis(
-    url: str, seconds: float, inflight: int, loop: str, redis_pid: int | None
+    url: str,
+    seconds: float,
+    inflight: int,
+    loop: str,
+    redis_pid: int | None,
+    *,
+    snapshot_reads: bool = True,
 ) -> dict[str, Any]:
     prefix = f"benchhub{uuid.uuid4().hex[:8]}"
     server = _Server("starmesh", url, prefix, loop)
     await server.ready()
-    settings = Settings(key_prefix=prefix)
+    settings = Settings(key_prefix=prefix, snapshot_reads=snapshot_reads)
     clients: list[MarketDataClient] = [
         create_marketdata_client(engine, url=url, settings=settings) for engine in EngineType
     ]
@@ -321,13 +329,23 @@ def run_hub_bench(
             for depth in inflight:
                 ours = run_on(loop, _starmesh_over_redis(target, seconds, depth, loop, redis_pid))
                 base = run_on(loop, _baseline_over_redis(target, seconds, depth, loop, redis_pid))
+                hub = run_on(
+                    loop,
+                    _starmesh_over_redis(
+                        target, seconds, depth, loop, redis_pid, snapshot_reads=False
+                    ),
+                )
                 points.append(
                     {
                         "inflight_per_client": depth,
                         "starmesh": ours,
                         "baseline_redis_py": base,
+                        "starmesh_via_hub": hub,
                         "starmesh_over_baseline": round(
                             ours["requests_per_s"] / base["requests_per_s"], 3
+                        ),
+                        "via_hub_over_baseline": round(
+                            hub["requests_per_s"] / base["requests_per_s"], 3
                         ),
                     }
                 )

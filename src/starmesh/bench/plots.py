@@ -68,9 +68,11 @@ def _panels_hub(results: dict[str, Any]) -> list[tuple[str, Any]]:
             continue
         for point in result["over_redis"]["points"]:
             depth = point["inflight_per_client"]
-            for side in ("starmesh", "baseline_redis_py"):
-                bars[f"{side[:8]} {loop} x{depth}"] = point[side]["requests_per_s"]
-                cdfs[f"{side[:8]} {loop} x{depth}"] = point[side]["cdf_us"]
+            for side, label in (("starmesh", "starmesh"), ("starmesh_via_hub", "via hub"),
+                                ("baseline_redis_py", "redis-py")):  # fmt: skip
+                if side in point:
+                    bars[f"{label} {loop} x{depth}"] = point[side]["requests_per_s"]
+                    cdfs[f"{label} {loop} x{depth}"] = point[side]["cdf_us"]
     panels: list[tuple[str, Any]] = [
         ("bars", ("get_data over Redis", bars, "calls/s")),
         ("cdf", ("get_data over Redis", cdfs)),
