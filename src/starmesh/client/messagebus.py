@@ -286,6 +286,13 @@ class MessageBusClient:
             self._post_failures += 1
             logger.error("%s: a posted message was not published: %s", self.address, error)
 
+    @property
+    def keeps_snapshots(self) -> bool:
+        """Whether the MarketData Bus keeps the hub's snapshot keys (Redis does, the
+        embedded bus does not): :meth:`snapshots` is worth a call."""
+        connection = self._connection
+        return connection is not None and isinstance(connection.marketdata, RedisTransport)
+
     async def snapshots(self, topics: list[str]) -> list[Message | None] | None:
         """The latest market-data message of each topic, read from the MarketData Bus's
         snapshot keys in one round trip; None where the bus keeps no snapshots (the embedded

@@ -271,7 +271,8 @@ class MarketDataClient:
         Here, behind the batcher, so that the calls of one tick share one read of the keys
         and then, for what they lacked, one request (a cold start still merges).
         """
-        if not self._settings.snapshot_reads or query.source is not None or query.params:
+        canonical = query.source is None and not query.params
+        if not (canonical and self._settings.snapshot_reads and self.bus.keeps_snapshots):
             return await self._ask_hub(query, timeout)
         pairs = query_pairs(query, self._settings.max_pairs_per_request)
         known = await self._from_snapshots(pairs)
