@@ -7,6 +7,8 @@ older than its TTL. Real hub, real Redis; the clock is a manual one shared by bo
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -117,3 +119,43 @@ async def test_with_snapshot_reads_off_every_call_goes_to_the_hub(
         assert hub.accounting.requests == 2
     finally:
         await platform.aclose()
+
+
+async def test_a_snapshot_stamped_past_the_clock_by_more_than_its_ttl_is_not_trusted(
+    over_redis: Platform,
+) -> None:
+    hub_clock, engine_clock = ManualClock(), ManualClock()
+    hub_clock.advance(5 * QUOTE_TTL_S)  # the hub's clock runs 5 s ahead of the engines'
+    source = CountingSource(clock=hub_clock)
+    await over_redis.hub([source], clock=hub_clock)
+    first = await over_redis.client(EngineType.STRATEGY, clock=engine_clock)
+    second = await over_redis.client(EngineType.RISK, clock=engine_clock)
+    await first.get_data("AAPL", Q)
+    await second.get_data("AAPL", Q)
+    assert second.counts["snapshot_hits"] == 0
+    assert second.counts["bus_requests"] == 1
+
+
+async def test_a_frozen_redis_does_not_hold_a_call_on_its_snapshot_read(key_prefix: str) -> None:
+    # A server that stops answering (SIGSTOP: it accepts, never replies). The snapshot read
+    # gives up within the call's timeout, then the hub's request does, HTTP fails, and the
+    # engine's last value is served, marked stale: the failover chain as before.
+    frozen = RedisServer().start()
+    settings = Settings(key_prefix=key_prefix, request_timeout=5.0, failover_after_s=0.2)
+    platform = Platform(frozen.url, settings)
+    try:
+        await platform.hub([CountingSource()])
+        engine = await platform.client(EngineType.RISK)
+        await engine.get_data("AAPL", Q)  # from the hub; kept as the engine's last value
+        assert frozen.pid is not None
+        os.kill(frozen.pid, signal.SIGSTOP)
+        try:
+            quote = (await engine.get_data("AAPL", Q, timeout=0.3))["AAPL"][Q]
+        finally:
+            os.kill(frozen.pid, signal.SIGCONT)
+        assert quote.stale
+        assert engine.counts["snapshot_read_failures"] == 1
+        assert engine.counts["stale_served"] == 1
+    finally:
+        await platform.aclose()
+        frozen.stop()

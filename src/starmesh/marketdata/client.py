@@ -275,7 +275,10 @@ class MarketDataClient:
         if not (canonical and self._settings.snapshot_reads and self.bus.keeps_snapshots):
             return await self._ask_hub(query, timeout)
         pairs = query_pairs(query, self._settings.max_pairs_per_request)
-        known = await self._from_snapshots(pairs)
+        budget = self._settings.failover_after_s
+        known = await self._from_snapshots(
+            pairs, budget if timeout is None else min(budget, timeout)
+        )
         if not known:
             return await self._ask_hub(query, timeout)
         rest = [pair for pair in pairs if pair not in known]
@@ -292,13 +295,14 @@ class MarketDataClient:
             failures=[f for f in reply.failures if (f.symbol, f.data_type) not in known],
         )  # fmt: skip
 
-    async def _from_snapshots(self, pairs: list[Pair]) -> dict[Pair, Snapshot]:
-        """The pairs whose snapshot key holds a value fresh by its TTL (this process's clock
-        against the hub's ``ts_event``). A read that fails, or takes longer than
-        ``failover_after_s``, leaves every pair to the hub."""
+    async def _from_snapshots(self, pairs: list[Pair], budget_s: float) -> dict[Pair, Snapshot]:
+        """The pairs whose snapshot key holds a value fresh by its TTL: stamped by the hub
+        (``ts_event``) no longer than a TTL before this process's clock, nor more than a TTL
+        after it (a clock that far apart is not to be trusted with freshness). A read that
+        fails, or takes longer than ``budget_s``, leaves every pair to the hub."""
         topics = [marketdata_topic(data_type, symbol) for symbol, data_type in pairs]
         try:
-            async with asyncio.timeout(self._settings.failover_after_s):
+            async with asyncio.timeout(budget_s):
                 found = await self.bus.snapshots(topics)
         except (MessageBusError, TimeoutError) as exc:
             self.counts["snapshot_read_failures"] += 1
@@ -314,7 +318,7 @@ class MarketDataClient:
                 isinstance(snapshot, Snapshot)
                 and not snapshot.stale
                 and (snapshot.symbol, snapshot.data_type) == pair
-                and now_ns - snapshot.ts_event <= self._ttl_ns[pair[1]]
+                and -(ttl := self._ttl_ns[pair[1]]) <= now_ns - snapshot.ts_event <= ttl
             ):
                 known[pair] = snapshot
         self.counts["snapshot_hits"] += len(known)
