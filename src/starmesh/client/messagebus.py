@@ -15,7 +15,6 @@ from typing import Any, NamedTuple, Self
 
 from fastapi import APIRouter
 
-from starmesh.bus.eager import start_eagerly
 from starmesh.bus.http import HttpAuth, MessagesEndpoint
 from starmesh.bus.redis import RedisTransport
 from starmesh.bus.transport import (
@@ -33,6 +32,7 @@ from starmesh.client.envelopes import Envelopes, PayloadLike
 from starmesh.client.failover import MeshFailover
 from starmesh.client.health import instance_health
 from starmesh.client.once import HandledOnce
+from starmesh.client.posts import Posts
 from starmesh.client.receiver import HttpReceiver, http_inlet
 from starmesh.client.subscription import Handler, Subscription
 from starmesh.core.clock import now_ns
@@ -98,10 +98,9 @@ class MessageBusClient:
         self._subscriptions: dict[Subscription, None] = {}
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._answering: set[asyncio.Task[None]] = set()
-        self._posting: set[asyncio.Future[str]] = set()
-        self._post_failures = 0
         self._envelopes = Envelopes(engine, instance)
         self._dispatcher = Dispatcher(self.address, self._handlers, self._pending)
+        self._posts = Posts(self.address)
         self._running = False
         self._lifecycle = asyncio.Lock()
         self._published = 0
@@ -171,8 +170,7 @@ class MessageBusClient:
                 await self._receiver.close()
             while self._answering:  # concurrent answers still need the transports to reply
                 await asyncio.gather(*self._answering, return_exceptions=True)
-            while self._posting:  # what handlers posted reaches the bus (or the outbox)
-                await asyncio.gather(*self._posting, return_exceptions=True)
+            await self._posts.drain()  # what handlers posted reaches the bus (or the outbox)
             if self._failover is not None:
                 await self._failover.close(self._settings.stop_timeout_s)
             self._running = False
@@ -265,26 +263,12 @@ class MessageBusClient:
         post reached Redis would lose what redelivery would have redone.
         """
         self._require_running("post")
-        # The first step runs here: it encodes, routes and queues the commands in the
+        # The first step runs now: it encodes, routes and queues the commands in the
         # publisher's batch (on the embedded bus, delivers), so posts keep publish order.
-        posted = start_eagerly(
+        return self._posts.start(
             self.publish(topic, payload, priority=priority, ts_event=ts_event),
             name=f"post:{topic}",
         )
-        if posted.done():
-            self._posted(posted)
-        else:
-            self._posting.add(posted)
-            posted.add_done_callback(self._posted)
-        return posted
-
-    def _posted(self, posted: asyncio.Future[str]) -> None:
-        self._posting.discard(posted)
-        if posted.cancelled():
-            return
-        if (error := posted.exception()) is not None:
-            self._post_failures += 1
-            logger.error("%s: a posted message was not published: %s", self.address, error)
 
     @property
     def keeps_snapshots(self) -> bool:
@@ -606,7 +590,7 @@ class MessageBusClient:
             "late_replies": self._dispatcher.late_replies,
             "expired_requests": self._expired,
             "answer_failures": self._answer_failures,
-            "post_failures": self._post_failures,
+            "post_failures": self._posts.failures,
             "pending_requests": len(self._pending),
         }
 
