@@ -27,6 +27,7 @@ calls :meth:`Engine.save_checkpoint`. The heartbeat says which checkpoint it res
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -291,6 +292,15 @@ class Engine:
         return await self.bus.publish(
             topic, payload, priority=priority, ts_event=self.clock.now_ns()
         )
+
+    async def publish_together(self, *messages: tuple[str, PayloadLike, MessagePriority]) -> None:
+        """Publish ``(topic, payload, priority)`` messages in order, in one batch: over Redis
+        one round trip for all rather than one each; returns once every one is in (raises
+        the first failure, as ``publish`` would)."""
+        now = self.clock.now_ns()
+        sent = [self.bus.post(topic, payload, priority=priority, ts_event=now)
+                for topic, payload, priority in messages]  # fmt: skip
+        await asyncio.gather(*sent)
 
     def post(
         self,
