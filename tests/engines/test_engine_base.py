@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from starmesh import EngineType, create_messagebus_client
-from starmesh.core.clock import SimulatedClock
-from starmesh.core.enums import EngineState
+from starmesh import EngineType, MessageBusClient, Settings, create_messagebus_client
+from starmesh.core.clock import LiveClock, SimulatedClock
+from starmesh.core.enums import EngineState, MessagePriority
+from starmesh.core.errors import MessageBusError
 from starmesh.core.payloads import HealthStatus
 from starmesh.engines.base import Engine, EngineContext
 from starmesh.engines.metering import RouteMeter
@@ -15,7 +16,9 @@ from starmesh.engines.vpin import VpinEngine
 from starmesh.marketdata.factory import create_marketdata_client, create_marketdata_hub
 from starmesh.platform.composition import build_context
 from starmesh.platform.config import PlatformConfig
+from starmesh.testing import RedisServer
 from tests.engines.support import SECOND, START_NS, ScriptedSource, market, start_engine, watcher
+from tests.helpers import Collector
 
 CONFIG = PlatformConfig(symbols=("AAPL",), heartbeat_s=2.0)
 
@@ -128,3 +131,44 @@ def test_route_meter_counts_market_data_per_data_type() -> None:
     ]
     assert rows[1]["p99_us"] == pytest.approx(250.0, rel=0.01)
     assert meter.messages(EngineType.MARKETDATA, EngineType.RISK, "marketdata.quote.*") == 2
+
+
+def publish_batches(bus: MessageBusClient) -> int:
+    connection = bus._connection
+    assert connection is not None
+    return connection.logic.stats()["publish_batches"]
+
+
+class Quiet(Engine):
+    """Follows nothing, publishes when told: an engine reduced to its publishing."""
+
+    kind = EngineType.PORTFOLIO
+
+
+async def test_publish_together_is_one_round_trip_in_order_and_raises_a_failure(
+    redis_server: RedisServer, key_prefix: str
+) -> None:
+    settings = Settings(key_prefix=key_prefix)
+    bus = create_messagebus_client(EngineType.PORTFOLIO, url=redis_server.url, settings=settings)
+    context = EngineContext(
+        bus=bus, marketdata=create_marketdata_client("portfolio", bus=bus, settings=settings),
+        clock=LiveClock(), symbols=(), heartbeat_s=3_600.0,
+    )  # fmt: skip
+    risk = create_messagebus_client(EngineType.RISK, url=redis_server.url, settings=settings)
+    seen = Collector()
+    await risk.subscribe("portfolio.*", seen)
+    async with risk, Quiet(context) as engine:
+        batches = publish_batches(bus)
+        await engine.publish_together(
+            ("portfolio.fill.AAPL", {"n": 1}, MessagePriority.NORMAL),
+            ("portfolio.position.AAPL", {"n": 2}, MessagePriority.NORMAL),
+            ("portfolio.balance.update", {"n": 3}, MessagePriority.NORMAL),
+        )
+        assert publish_batches(bus) == batches + 1  # three awaited publishes made three
+        messages = await seen.wait_for(3, timeout=10)
+        assert [m.payload["n"] for m in messages] == [1, 2, 3]
+        with pytest.raises(MessageBusError, match="unknown priority"):
+            await engine.publish_together(
+                ("portfolio.fill.AAPL", {"n": 4}, MessagePriority.NORMAL),
+                ("portfolio.fill.AAPL", {"n": 5}, "urgentest"),  # type: ignore[arg-type]
+            )
