@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
 from starmesh import EngineType, MessagePriority, Settings, create_messagebus_client
 from starmesh.core.errors import MessageBusError
+from starmesh.core.message import Message
 from starmesh.testing import RedisServer
-from tests.helpers import Collector
+from tests.helpers import Collector, eventually
 
 
 async def test_over_redis_posts_keep_publish_order_and_none_is_lost_at_stop(
@@ -46,3 +48,31 @@ async def test_a_post_that_fails_is_counted_and_logged_not_raised(
         assert publisher.stats()["post_failures"] == 1
         assert publisher.stats()["published"] == 1
     assert "a posted message was not published" in caplog.text
+
+
+async def test_on_the_embedded_bus_a_post_waiting_for_room_is_not_overtaken() -> None:
+    # Risk's lane holds one message and Risk is busy, so post A waits for room there before
+    # it reaches Features; post B goes to Features only. B must still come after A.
+    settings = Settings(lane_capacity=1)
+    risk = create_messagebus_client(EngineType.RISK, settings=settings)
+    features = create_messagebus_client(EngineType.FEATURES, settings=settings)
+    vpin = create_messagebus_client(EngineType.VPIN, settings=settings)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def busy_risk(message: Message) -> None:
+        await release.wait()
+
+    await risk.subscribe("vpin.market_structure.*", busy_risk)
+    await features.subscribe("vpin.*", lambda m: order.append(m.topic))
+    async with risk, features, vpin:
+        await vpin.publish("vpin.market_structure.MSFT", {})  # Risk takes it and waits
+        await vpin.publish("vpin.market_structure.MSFT", {})  # Risk's lane is full now
+        await eventually(lambda: len(order) == 2, what="Features has both MSFT updates")
+        order.clear()
+        first = vpin.post("vpin.market_structure.AAPL", {})  # waits for room at Risk
+        second = vpin.post("vpin.toxicity.AAPL", {})  # Features only
+        release.set()
+        await asyncio.gather(first, second)
+        await eventually(lambda: len(order) == 2, what="both posts at Features")
+    assert order == ["vpin.market_structure.AAPL", "vpin.toxicity.AAPL"]

@@ -100,9 +100,15 @@ class MeshFailover:
 
     # --- publishing --------------------------------------------------------------------------
 
+    @property
+    def to_redis(self) -> bool:
+        """Whether a publish now goes straight to Redis (queued in its first step), not to
+        the outbox."""
+        return not len(self.outbox) and self.bus.state == "up"
+
     async def publish(self, message: Message) -> int:
         """Into Redis, else into the outbox; how many engine types it is routed to."""
-        if not len(self.outbox) and self.bus.state == "up":
+        if self.to_redis:
             started = time.perf_counter()
             try:
                 routed = await self._transport.publish(

@@ -252,15 +252,18 @@ class MessageBusClient:
         priority: MessagePriority | int | str = MessagePriority.NORMAL,
         ts_event: int | None = None,
     ) -> asyncio.Future[str]:
-        """Publish without waiting for the bus to take it: the message is queued now, in
-        order with every other publish of this client, and goes out with the next batch.
+        """Publish without waiting for the bus to take it: over Redis the message joins the
+        publisher's next batch in this call, and the caller goes on.
 
         For a handler of market data whose next update must not wait for this publish's
-        round trip to Redis (on the embedded bus nothing waits anyway: the publish is done
-        when ``post`` returns). A publish that fails is logged and counted
-        (``post_failures``); ``stop()`` waits for every post. Not for a handler of the
-        inbox: its message is acknowledged once the handler returns, so a crash before the
-        post reached Redis would lose what redelivery would have redone.
+        round trip (on the embedded bus the publish is done when ``post`` returns, unless a
+        subscriber's lane is full). A publish that fails is logged and counted
+        (``post_failures``); ``stop()`` waits for every post. Posts keep the order they were
+        made in: one that has to wait before it is queued (a full lane in process, the
+        outbox while Redis is away) holds the posts after it. A ``publish`` is not held: it
+        may overtake such a post. Not for a handler of the inbox: its message is
+        acknowledged once the handler returns, so a crash before the post reached Redis
+        would lose what redelivery would have redone.
         """
         self._require_running("post")
         # The first step runs now: it encodes, routes and queues the commands in the
@@ -268,7 +271,17 @@ class MessageBusClient:
         return self._posts.start(
             self.publish(topic, payload, priority=priority, ts_event=ts_event),
             name=f"post:{topic}",
+            queued_at_once=self._queued_in_first_step(topic),
         )
+
+    def _queued_in_first_step(self, topic: str) -> bool:
+        """Whether a publish of ``topic`` now takes its place in its first step, whatever it
+        waits for next: over Redis, straight into the publisher's batch. Not in process (a
+        full lane makes it wait before it reaches every subscriber), nor into the outbox."""
+        if not isinstance(self._transport_for(topic), RedisTransport):
+            return False
+        failover = self._failover
+        return is_marketdata_topic(topic) or failover is None or failover.to_redis
 
     @property
     def keeps_snapshots(self) -> bool:

@@ -310,7 +310,7 @@ class Engine:
     ) -> None:
         """Publish from a market-data handler without waiting for the bus to take it (see
         :meth:`MessageBusClient.post`): over Redis the next update is not held behind this
-        publish's round trip. In order with the engine's other publishes."""
+        publish's round trip. Posts keep the order they were made in."""
         self.bus.post(topic, payload, priority=priority, ts_event=self.clock.now_ns())
 
     # --- health ------------------------------------------------------------------------------
