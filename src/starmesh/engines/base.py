@@ -27,7 +27,6 @@ calls :meth:`Engine.save_checkpoint`. The heartbeat says which checkpoint it res
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -300,7 +299,10 @@ class Engine:
         now = self.clock.now_ns()
         sent = [self.bus.post(topic, payload, priority=priority, ts_event=now)
                 for topic, payload, priority in messages]  # fmt: skip
-        await asyncio.gather(*sent)
+        for posted in sent:
+            # One by one, not gather: a post already done (in process, always) is awaited
+            # without a turn of the event loop.
+            await posted
 
     def post(
         self,
