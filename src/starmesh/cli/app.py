@@ -25,7 +25,12 @@ from starmesh.cli import security as security_commands
 from starmesh.cli import sources as sources_commands
 from starmesh.cli import up as up_commands
 from starmesh.cli.ledger import DatabaseUrlOption, resolve_database_url
-from starmesh.cli.options import BusUrlOption, MarketdataUrlOption, PlatformConfigOption
+from starmesh.cli.options import (
+    BusUrlOption,
+    MarketdataUrlOption,
+    PlatformConfigOption,
+    scenario_named,
+)
 from starmesh.core.enums import EngineType
 
 app = typer.Typer(
@@ -114,7 +119,10 @@ def run(
     source: Annotated[str, typer.Option(help="Market data: simulated or replay.")] = "simulated",
     seed: Annotated[int, typer.Option(help="Seed of the simulated market.")] = 7,
     scenario: Annotated[
-        str | None, typer.Option(help="flash-crash: one symbol falls 8% at once, 5 s in.")
+        str | None,
+        typer.Option(
+            help="flash-crash: one symbol falls 8% at once, 5 s in.", callback=scenario_named
+        ),
     ] = None,
     report: Annotated[
         Path | None, typer.Option(help="Write routes, hub and engine figures as JSON on exit.")
@@ -153,8 +161,6 @@ def run(
     (chosen,) = _loops(loop, allow_all=False)
     if source not in ("simulated", "replay"):
         raise typer.BadParameter("must be simulated or replay", param_hint="--source")
-    if scenario not in (None, "flash-crash"):
-        raise typer.BadParameter("the one scenario is flash-crash", param_hint="--scenario")
     if symbols > len(DEFAULT_UNIVERSE):
         raise typer.BadParameter(
             f"the simulated universe has {len(DEFAULT_UNIVERSE)} symbols", param_hint="--symbols"

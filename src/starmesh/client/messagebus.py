@@ -271,7 +271,8 @@ class MessageBusClient:
         return self._posts.start(
             self.publish(topic, payload, priority=priority, ts_event=ts_event),
             name=f"post:{topic}",
-            queued_at_once=self._queued_in_first_step(topic),
+            # Asked only behind a post under way: the rule costs nothing on the usual path.
+            queued_at_once=self._posts.idle or self._queued_in_first_step(topic),
         )
 
     def _queued_in_first_step(self, topic: str) -> bool:
@@ -290,17 +291,20 @@ class MessageBusClient:
         connection = self._connection
         return connection is not None and isinstance(connection.marketdata, RedisTransport)
 
-    async def snapshots(self, topics: list[str]) -> list[Message | None] | None:
-        """The latest market-data message of each topic, read from the MarketData Bus's
-        snapshot keys in one round trip; None where the bus keeps no snapshots (the embedded
-        bus) or is known to be unreachable. Raises :class:`MessageBusError` when the read
-        fails."""
+    async def snapshots(self, topics: list[str]) -> list[Message | None]:
+        """The latest market-data message of each topic (None where there is none), read
+        from the MarketData Bus's snapshot keys in one round trip. Raises
+        :class:`BusUnavailableError` while that bus is known to be unreachable, and
+        :class:`MessageBusError` where it keeps no snapshots (see :attr:`keeps_snapshots`)
+        or the read fails."""
         self._require_running("snapshots")
         connection = self._connection
         assert connection is not None  # running
         marketdata = connection.marketdata
-        if not isinstance(marketdata, RedisTransport) or not marketdata.is_reachable:
-            return None
+        if not isinstance(marketdata, RedisTransport):
+            raise MessageBusError(f"the {marketdata.name} keeps no market-data snapshots")
+        if not marketdata.is_reachable:
+            raise BusUnavailableError("the MarketData Bus is unreachable: no snapshots read")
         return await marketdata.snapshots(topics)
 
     def plan_ahead(self, topic: str) -> None:

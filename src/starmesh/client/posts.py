@@ -27,6 +27,11 @@ class Posts:
         """The latest post still under way."""
         self.failures = 0
 
+    @property
+    def idle(self) -> bool:
+        """No post is under way: the next one cannot have one to wait behind."""
+        return self._last is None
+
     def start(
         self, publish: Coroutine[Any, Any, str], *, name: str, queued_at_once: bool
     ) -> asyncio.Future[str]:

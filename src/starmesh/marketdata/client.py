@@ -170,12 +170,7 @@ class MarketDataClient:
         if missing:
             asked = query
             if result:  # some pairs came from L1: ask only for the rest
-                asked = MarketDataQuery(
-                    symbols=list(dict.fromkeys(s for s, _ in missing)),
-                    data_types=list(dict.fromkeys(t for _, t in missing)),
-                    source=source,
-                    params=dict(params or {}),
-                )
+                asked = _query_of(missing, source, params)
             try:
                 reply = await self._batcher.submit(asked, missing, timeout)
             except _UNREACHABLE as failure:
@@ -284,11 +279,7 @@ class MarketDataClient:
         rest = [pair for pair in pairs if pair not in known]
         if not rest:
             return MarketDataReply(snapshots=list(known.values()), failures=[])
-        asked = MarketDataQuery(
-            symbols=list(dict.fromkeys(symbol for symbol, _ in rest)),
-            data_types=list(dict.fromkeys(data_type for _, data_type in rest)),
-        )
-        reply = await self._ask_hub(asked, timeout)
+        reply = await self._ask_hub(_query_of(rest, None, None), timeout)
         return MarketDataReply(
             snapshots=[*known.values(),
                        *(s for s in reply.snapshots if (s.symbol, s.data_type) not in known)],
@@ -308,8 +299,6 @@ class MarketDataClient:
             self.counts["snapshot_read_failures"] += 1
             logger.warning("market-data snapshots unread, asking the hub: %s", exc)
             return {}
-        if found is None:
-            return {}  # no snapshot keys on this bus
         now_ns = self._clock.now_ns()
         known: dict[Pair, Snapshot] = {}
         for pair, message in zip(pairs, found, strict=True):
@@ -466,6 +455,19 @@ class MarketDataClient:
         if len(self._l1) > _L1_LIMIT:
             self._l1.popitem(last=False)
         return True
+
+
+def _query_of(
+    pairs: list[Pair], source: str | None, params: Mapping[str, str] | None
+) -> MarketDataQuery:
+    """A query for ``pairs``: their symbols by their data types (a few pairs more where they
+    are not a full grid; an answer keeps only what was asked)."""
+    return MarketDataQuery(
+        symbols=list(dict.fromkeys(symbol for symbol, _ in pairs)),
+        data_types=list(dict.fromkeys(data_type for _, data_type in pairs)),
+        source=source,
+        params=dict(params or {}),
+    )
 
 
 def _query(

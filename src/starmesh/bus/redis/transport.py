@@ -322,8 +322,8 @@ class RedisTransport:
 
     async def snapshot(self, topic: str) -> Message | None:
         """The latest message broadcast on ``topic`` (a market-data topic), if any."""
-        data = await self.client.get(self.keys.snapshot(topic))
-        return None if data is None else self.codec.decode(as_bytes(data))
+        (message,) = await self.snapshots([topic])
+        return message
 
     async def snapshots(self, topics: Sequence[str]) -> list[Message | None]:
         """The latest message broadcast on each of ``topics``, in one round trip (``MGET``:
