@@ -4,6 +4,7 @@ many ``deliver`` calls would (order, failures, async handlers, replies, retries 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import Any
 
@@ -184,3 +185,47 @@ async def test_with_handled_once_a_run_drops_a_copy_as_deliver_does() -> None:
     assert seen == [1, 2]
     assert run_dispatcher.once.duplicates == 1
     assert run_dispatcher.received == 3
+
+
+async def test_a_run_counts_handled_failures_and_observations_as_deliver_does() -> None:
+    """Runs count ``handled`` once per topic run: the totals must still be deliver's, also
+    where a run stops at a failure and the consumer hands the rest over again."""
+
+    def build() -> tuple[Dispatcher, list[tuple[str, str]]]:
+        def broken_on_odd(message: Message) -> None:
+            if message.payload["n"] % 2:
+                raise RuntimeError("odd")
+
+        run_dispatcher, _ = dispatcher(
+            ("risk.*", lambda m: None), ("*.b", broken_on_odd), ("*.a", lambda m: None)
+        )
+        seen: list[tuple[str, str]] = []
+        run_dispatcher.observer = lambda m, pattern: seen.append((m.id, pattern))
+        return run_dispatcher, seen
+
+    messages = [
+        make_message(topic, payload={"n": n})
+        for n, topic in enumerate(["risk.a", "risk.a", "risk.b", "risk.b", "risk.b", "risk.a"])
+    ]
+    by_run, seen_by_run = build()
+    lane: deque[Any] = deque(messages)
+    while lane:
+        _taken, _message, outcome = by_run.deliver_run(lane, 10)
+        if outcome is not None and not isinstance(outcome, Exception):
+            with pytest.raises(HandlerError):
+                await outcome
+    one_by_one, seen_one_by_one = build()
+    for message in messages:
+        with contextlib.suppress(HandlerError):
+            one_by_one.deliver(message)
+
+    def counts(d: Dispatcher) -> dict[str, tuple[int, int]]:
+        subscriptions = {*d._handlers.match("risk.a"), *d._handlers.match("risk.b")}
+        return {s.pattern: (s.handled, s.failures) for s in subscriptions}
+
+    assert counts(by_run) == counts(one_by_one) == {
+        "risk.*": (6, 0), "*.b": (2, 1), "*.a": (3, 0)
+    }  # fmt: skip
+    assert by_run.received == one_by_one.received == 6
+    assert seen_by_run == seen_one_by_one
+    assert [message_id for message_id, _ in seen_by_run] == [m.id for m in messages]

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from starmesh.core.enums import MessagePriority
 from starmesh.core.message import Message
 
-__all__ = ["InboxEntry", "PriorityInbox", "Queued", "message_of"]
+__all__ = ["LANES", "InboxEntry", "PriorityInbox", "Queued", "message_of"]
 
 _URGENT_FIRST = tuple(sorted((int(p) for p in MessagePriority), reverse=True))
-_LANES = max(_URGENT_FIRST) + 1
+LANES = max(_URGENT_FIRST) + 1
 
 
 class InboxEntry:
@@ -45,9 +45,8 @@ def message_of(item: Queued) -> Message:
 
 
 class PriorityInbox:
-    """``lanes[priority]``, ``top`` and ``getter`` are used directly by the memory transport's
-    hot path: an append to a lane with room must raise ``top`` to its priority and, if
-    ``getter`` is set, call ``arrived()``.
+    """``lanes[priority]`` and ``getter`` are used directly by the memory transport's hot
+    path: after an append to a lane with room, if ``getter`` is set, it calls ``arrived()``.
     """
 
     __slots__ = (
@@ -59,19 +58,16 @@ class PriorityInbox:
         "held",
         "lane_capacity",
         "lanes",
-        "top",
     )
 
     def __init__(self, lane_capacity: int, conflate: Callable[[str], bool] | None = None) -> None:
         if lane_capacity <= 0:
             raise ValueError("lane_capacity must be positive")
         self.lane_capacity = lane_capacity
-        self.lanes: list[deque[Queued]] = [deque() for _ in range(_LANES)]
-        self.top = 0
-        """No lane above this priority holds anything (0: maybe all empty)."""
-        self._space_waiters: list[deque[asyncio.Future[None]]] = [deque() for _ in range(_LANES)]
+        self.lanes: list[deque[Queued]] = [deque() for _ in range(LANES)]
+        self._space_waiters: list[deque[asyncio.Future[None]]] = [deque() for _ in range(LANES)]
         self._conflate = conflate
-        self._queued_by_topic: list[dict[str, InboxEntry]] = [{} for _ in range(_LANES)]
+        self._queued_by_topic: list[dict[str, InboxEntry]] = [{} for _ in range(LANES)]
         self.getter: asyncio.Future[None] | None = None
         """Set while the consumer waits for something to arrive, until it is woken."""
         self.held = False
@@ -105,8 +101,6 @@ class PriorityInbox:
         lane.append(item)
         if conflated:
             self._queued_by_topic[priority][message.topic] = item  # type: ignore[assignment]
-        if priority > self.top:
-            self.top = priority
         self.arrived()
         return True
 
@@ -145,8 +139,6 @@ class PriorityInbox:
                 item = InboxEntry(item)
             self._queued_by_topic[priority][topic] = item  # type: ignore[assignment]
         self.lanes[priority].append(item)
-        if priority > self.top:
-            self.top = priority
         self.arrived()
         return True
 
@@ -161,13 +153,12 @@ class PriorityInbox:
         return item
 
     def most_urgent(self) -> int:
-        """The priority of the most urgent non-empty lane (0 if all are empty); lowers ``top``."""
+        """The priority of the most urgent non-empty lane (0 if all are empty)."""
         lanes = self.lanes
-        priority = self.top
-        while priority and not lanes[priority]:
-            priority -= 1
-        self.top = priority
-        return priority
+        for priority in _URGENT_FIRST:  # five checks per run of messages, not per message
+            if lanes[priority]:
+                return priority
+        return 0
 
     def taken(self, priority: int, item: Queued) -> None:
         """Bookkeeping for ``item`` just popped from ``lanes[priority]``."""

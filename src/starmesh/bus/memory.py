@@ -21,7 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from starmesh.bus.inbox import InboxEntry, PriorityInbox, Queued, message_of
+from starmesh.bus.inbox import LANES, InboxEntry, PriorityInbox, Queued, message_of
 from starmesh.bus.memory_endpoint import MemoryEndpoint
 from starmesh.bus.transport import (
     DeadLetter,
@@ -66,10 +66,12 @@ class _Plan(NamedTuple):
     """How many engine types subscribe (what ``publish`` returns)."""
     every: tuple[MemoryEndpoint, ...]
     """Each gets every message: the only instance of its engine type, or a broadcast topic."""
+    lanes: tuple[tuple[tuple[MemoryEndpoint, PriorityInbox, deque[Queued]], ...], ...] | None
+    """Per priority, ``every`` with its inbox and lane of that priority, for the plain path:
+    None when one of them handles every message at once or the topic is conflated (then each
+    goes through the general path)."""
     shared: tuple[tuple[_EngineGroup, tuple[MemoryEndpoint, ...]], ...]
     """Engine types whose matching instances take turns, with those instances."""
-    conflated: bool
-    """Latest value wins in a full lane."""
 
 
 class MemoryTransport:
@@ -170,22 +172,22 @@ class MemoryTransport:
             return 0
         priority = int(message.priority)  # an exact int indexes and compares fastest
         capacity = self._lane_capacity
-        at_once = priority == _AT_ONCE
-        conflated = plan.conflated
-        for endpoint in plan.every:
-            if (at_once or endpoint.always_at_once) and endpoint.deliver_at_once(message):
-                continue
-            # The message itself goes in the lane: nothing allocated per delivery.
-            inbox = endpoint.inbox
-            lane = inbox.lanes[priority]
-            if conflated or len(lane) >= capacity:
+        lanes = plan.lanes
+        if lanes is not None and priority != _AT_ONCE:
+            for endpoint, inbox, lane in lanes[priority]:
+                # The message itself goes in the lane: nothing allocated per delivery.
+                if len(lane) >= capacity:
+                    await self._enqueue(endpoint, message)
+                    continue
+                lane.append(message)
+                if inbox.getter is not None:
+                    inbox.arrived()
+        else:
+            at_once = priority == _AT_ONCE
+            for endpoint in plan.every:
+                if (at_once or endpoint.always_at_once) and endpoint.deliver_at_once(message):
+                    continue
                 await self._enqueue(endpoint, message)
-                continue
-            lane.append(message)
-            if priority > inbox.top:
-                inbox.top = priority
-            if inbox.getter is not None:
-                inbox.arrived()
         for group, instances in plan.shared:
             await self._enqueue_shared(group, instances, message)
         return plan.engines
@@ -270,7 +272,19 @@ class MemoryTransport:
                 shared.append((group, instances))
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
-        plan = _Plan(len(groups), tuple(every), tuple(shared), bool(self._conflated.match(topic)))
+        conflated = bool(self._conflated.match(topic))
+        plain = not conflated and not any(endpoint.always_at_once for endpoint in every)
+        lanes = (
+            tuple(
+                tuple(
+                    (endpoint, endpoint.inbox, endpoint.inbox.lanes[priority]) for endpoint in every
+                )
+                for priority in range(LANES)
+            )
+            if plain
+            else None
+        )
+        plan = _Plan(len(groups), tuple(every), lanes, tuple(shared))
         self._plans[topic] = plan
         return plan
 

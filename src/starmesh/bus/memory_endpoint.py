@@ -91,6 +91,7 @@ class MemoryEndpoint:
         quotes), and whose handler is quick, since the publisher pays for it.
         """
         self.always_at_once = True
+        self._transport._plans_changed()  # its messages leave the plain path
 
     def deliver_at_once(self, message: Message) -> bool:
         """Handle ``message`` now, in the publisher's turn, if the consumer is parked (idle,
