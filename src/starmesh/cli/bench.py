@@ -162,7 +162,15 @@ def bench_peers(
     url: UrlOption = None,
     messages: Annotated[
         int, typer.Option(help="In process: publishes per run.", min=1_000)
-    ] = 100_000,
+    ] = 30_000,
+    inprocess_repeats: Annotated[
+        int,
+        typer.Option(
+            help="In process: alternated runs per system (many short runs: a machine whose "
+            "speed drifts over seconds disturbs both sides alike).",
+            min=1,
+        ),
+    ] = 9,
     stream_messages: Annotated[
         int, typer.Option(help="Over Redis: messages per throughput run.", min=100)
     ] = 30_000,
@@ -183,9 +191,9 @@ def bench_peers(
     (chosen,) = _loops(loop)
     if only not in (None, "inprocess", "redis"):
         raise typer.BadParameter("--only takes inprocess or redis", param_hint="--only")
-    config = {"url": url, "messages": messages, "stream_messages": stream_messages,
-              "rate": rate, "seconds": seconds, "repeats": repeats, "loop": chosen,
-              "only": only}  # fmt: skip
+    config = {"url": url, "messages": messages, "inprocess_repeats": inprocess_repeats,
+              "stream_messages": stream_messages, "rate": rate, "seconds": seconds,
+              "repeats": repeats, "loop": chosen, "only": only}  # fmt: skip
     results: dict[str, Any] = {}
     if only is not None and output.exists():
         # Keep the other half of an earlier run: one half can be rerun alone.
@@ -194,7 +202,11 @@ def bench_peers(
     if only in (None, "inprocess"):
         with _console.status("in process: starmesh and NautilusTrader..."):
             results["inprocess"] = run_inprocess_bench(
-                messages=messages, rate=10_000, seconds=seconds, repeats=repeats, loop=chosen
+                messages=messages,
+                rate=10_000,
+                seconds=seconds,
+                repeats=inprocess_repeats,
+                loop=chosen,
             )
     if only in (None, "redis"):
         with _console.status("over Redis: starmesh, FastStream, redis-py, pub/sub..."):
